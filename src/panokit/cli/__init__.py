@@ -1,0 +1,1 @@
+"""The ``panokit`` command line (see :mod:`panokit.cli.main`)."""
