@@ -45,7 +45,7 @@ def test_write_read_round_trip_keeps_labels_and_id_types(tmp_path, strings):
     assert back.format == "coco-panoptic"
     assert back.taxonomy == TAX
     assert [s.source_id for s in back] == [s.source_id for s in ds]
-    for a, b in zip(ds, back):
+    for a, b in zip(ds, back, strict=False):
         assert b.load_label().equals(a.load_label())
 
 
@@ -119,7 +119,7 @@ def test_unknown_category_missing_png_and_malformed_json(tmp_path):
     (tmp_path / "gt.json").write_text(
         json.dumps({"annotations": [{"image_id": 1, "file_name": "a.png", "segments_info": []}]})
     )
-    with pytest.raises(MissingFileError, match="panoptic PNG not found: .*gt/a.png"):
+    with pytest.raises(MissingFileError, match=r"panoptic PNG not found: .*gt/a\.png"):
         panokit.read(tmp_path / "gt.json", format="coco-panoptic")[0].load_label()
     (tmp_path / "gt.json").write_text('{"annotations": [')
     with pytest.raises(FormatError, match=r"gt.json: malformed JSON at line 1 column 18"):
