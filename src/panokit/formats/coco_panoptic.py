@@ -94,9 +94,7 @@ def read_png_ids(png_path: Path) -> NDArray[np.uint32]:
     """Decode a panoptic PNG into segment ids (RGB24)."""
     try:
         with Image.open(png_path) as image:
-            if image.mode != "RGB":
-                image = image.convert("RGB")
-            rgb = np.asarray(image)
+            rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     except FileNotFoundError:
         raise MissingFileError(f"panoptic PNG not found: {png_path}") from None
     except OSError as exc:
