@@ -64,7 +64,6 @@ FORMATS: dict[str, FormatSpec] = {
             "image",
             "panokit.formats.bdd100k",
             "BDD100K panoptic bitmasks (RGBA) and Scalabel JSON with RLE masks",
-            implemented=False,
         ),
         FormatSpec(
             "mapillary-vistas",

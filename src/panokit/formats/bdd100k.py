@@ -1,0 +1,515 @@
+"""BDD100K panoptic segmentation: RGBA bitmask PNGs and the Scalabel JSON with RLE masks.
+
+Bitmasks (``labels/pan_seg/bitmasks/{train,val}/*.png``) are decoded with
+:data:`panokit.core.codecs.BDD100K_RGBA`: R = category (0 = unlabeled, stuff 1-30, things
+31-40), G = ``truncated<<3 | occluded<<2 | crowd<<1 | ignored``, annotation id = B << 8 | A.
+A segment's id is its annotation id; its crowd/ignored/occluded/truncated bits are kept as
+``Segment.attributes`` and ``iscrowd`` is ``crowd or ignored`` (as the toolkit's COCO
+converter does).  Pixels of category 0 or annotation 0 are void.
+
+Stuff is one segment per category: when a stuff category occurs under several annotation
+ids in one image, the regions are merged into one segment whose id is the smallest of them
+(the toolkit's own COCO converter mishandles that case, FORMATS.md section 3).
+
+The Scalabel JSON (a list of frames, or ``{"frames": [...]}``) holds per label ``category``
+(a name), ``attributes`` and ``rle`` (COCO compressed RLE, decoded with pycocotools, the
+``rle`` extra).  Labels are painted in file order (sorted by ``score`` when scores exist),
+later labels on top.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from panokit.core.codecs import BDD100K_RGBA
+from panokit.core.label import VOID, PanopticImage, Segment
+from panokit.core.sample import Sample
+from panokit.core.taxonomy import Taxonomy
+from panokit.dataset import PanopticDataset
+from panokit.errors import FormatError, MissingFileError, TaxonomyError, require
+from panokit.formats.data.taxonomies import load_taxonomy
+
+NAME = "bdd100k"
+DEFAULT_PROTOCOL = "bdd100k"
+STUFF_NUM = 30
+"""Categories 1-30 are stuff, 31-40 things; a thing's annotation id starts at 31."""
+IMAGE_SIZE = (720, 1280)
+"""(height, width) of BDD100K images, used for frames that state no size."""
+FLAGS = ("truncated", "occluded", "crowd", "ignored")
+
+
+def taxonomy() -> Taxonomy:
+    """The 40 BDD100K panoptic categories (stuff 1-30, things 31-40; 0 = void)."""
+    return load_taxonomy("bdd100k")
+
+
+# ----------------------------------------------------------------------------- sniffing
+def _bitmask_dir(path: Path, split: str | None) -> Path:
+    """The folder of bitmask PNGs under ``path`` (``bitmasks/<split>`` when present)."""
+    for base in (path / "bitmasks", path / "labels" / "pan_seg" / "bitmasks", path):
+        if not base.is_dir():
+            continue
+        splits = sorted(p.name for p in base.iterdir() if p.is_dir() and any(p.glob("*.png")))
+        if split is not None:
+            if (base / split).is_dir():
+                return base / split
+            if base is not path or splits:
+                raise MissingFileError(
+                    f"{base}: no split {split!r}; found splits {splits or '(none)'}"
+                )
+        if any(base.glob("*.png")):
+            return base
+        if len(splits) == 1:
+            return base / splits[0]
+        if len(splits) > 1:
+            raise FormatError(f"{base} holds several splits {splits}; pass split= one of them")
+    raise FormatError(f"{path}: no BDD100K bitmask PNGs found (expected bitmasks/<split>/*.png)")
+
+
+def _is_rgba_png(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.mode == "RGBA"
+    except OSError:
+        return False
+
+
+def _looks_scalabel(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError:
+        return False
+    return b'"labels"' in head and b'"segments_info"' not in head and b'"name"' in head
+
+
+def sniff(path: Path) -> bool:
+    """A Scalabel JSON, a folder of RGBA bitmask PNGs, or a folder with ``bitmasks/``."""
+    if path.is_file():
+        return path.suffix == ".json" and _looks_scalabel(path)
+    if not path.is_dir():
+        return False
+    try:
+        folder = _bitmask_dir(path, None)
+    except (FormatError, OSError):
+        return False
+    first = next(iter(sorted(folder.glob("*.png"))), None)
+    return first is not None and _is_rgba_png(first)
+
+
+# ------------------------------------------------------------------------ bitmask codec
+def decode_bitmask(rgba: NDArray[Any], tax: Taxonomy, where: str) -> PanopticImage:
+    """Turn an (H, W, 4) BDD100K bitmask into a :class:`PanopticImage`."""
+    if rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise FormatError(f"{where}: a BDD100K bitmask is RGBA (H, W, 4); got shape {rgba.shape}")
+    fields = BDD100K_RGBA.decode(rgba)
+    category = fields.category.astype(np.int64)
+    annotation = fields.annotation.astype(np.int64)
+    known = np.zeros(256, dtype=bool)
+    known[[c.id for c in tax if 0 <= c.id < 256]] = True
+    known[0] = True
+    bad = ~known[category]
+    if bad.any():
+        values = sorted(int(v) for v in np.unique(category[bad]))
+        raise FormatError(
+            f"{where}: unknown category ids {values} in the R channel ({int(bad.sum())} pixels); "
+            f"BDD100K panoptic categories are 0-{max(tax.ids)}"
+        )
+    valid = (category != 0) & (annotation != 0)
+    g = rgba[..., 1].astype(np.int64)
+    key = (annotation << 16) | ((g & 0xF) << 8) | category
+    ids = np.where(valid, annotation, 0).astype(np.uint32)
+    if not valid.any():
+        return PanopticImage(ids, {}, tax)
+    triples = np.unique(key[valid])
+    anns = triples >> 16
+    dup = anns[1:][anns[1:] == anns[:-1]]
+    if dup.size:
+        ann = int(dup[0])
+        cats = sorted({int(t & 0xFF) for t in triples[anns == ann]})
+        bits = sorted({int(t >> 8 & 0xF) for t in triples[anns == ann]})
+        raise FormatError(
+            f"{where}: annotation id {ann} has mixed categories {cats} or attribute bits {bits}; "
+            "every pixel of one annotation must carry the same R and G values"
+        )
+    segments: dict[int, Segment] = {}
+    stuff_owner: dict[int, int] = {}
+    remap: dict[int, int] = {}
+    for t in triples.tolist():
+        ann, bits, cat = t >> 16, t >> 8 & 0xF, t & 0xFF
+        flags = {name: True for i, name in enumerate(FLAGS) if bits >> (3 - i) & 1}
+        if not tax.isthing(cat):
+            owner = stuff_owner.setdefault(cat, ann)
+            if owner != ann:
+                remap[ann] = owner
+                continue
+        segments[ann] = Segment(
+            cat, iscrowd=bool(flags.get("crowd") or flags.get("ignored")), attributes=flags
+        )
+    if remap:
+        table_keys = np.array(sorted(remap), dtype=np.int64)
+        table_vals = np.array([remap[k] for k in table_keys.tolist()], dtype=np.uint32)
+        pos = np.clip(np.searchsorted(table_keys, ids), 0, len(table_keys) - 1)
+        hit = table_keys[pos] == ids
+        ids = np.where(hit, table_vals[pos], ids).astype(np.uint32)
+    return PanopticImage(ids, segments, tax)
+
+
+def _flags(segment: Segment) -> dict[str, bool]:
+    attrs = segment.attributes
+    flags = {name: bool(attrs.get(name, False)) for name in FLAGS}
+    if segment.iscrowd and not (flags["crowd"] or flags["ignored"]):
+        flags["crowd"] = True
+    return flags
+
+
+def encode_bitmask(label: PanopticImage) -> NDArray[np.uint8]:
+    """The (H, W, 4) RGBA bitmask of a label whose categories are BDD100K ids.
+
+    Annotation ids are the segment ids when they fit in 16 bits; otherwise they follow the
+    toolkit's rule (stuff = category id, things 31, 32, ... in segment order).
+    """
+    seg_ids = sorted(label.segments)
+    if seg_ids and max(seg_ids) > 0xFFFF:
+        ann_of: dict[int, int] = {}
+        next_thing = STUFF_NUM
+        for seg_id in seg_ids:
+            cat = label.segments[seg_id].category_id
+            if cat <= STUFF_NUM:
+                ann_of[seg_id] = cat
+            else:
+                next_thing += 1
+                ann_of[seg_id] = next_thing
+    else:
+        ann_of = {s: s for s in seg_ids}
+    table = np.array([VOID, *seg_ids], dtype=np.int64)
+    n = len(table)
+    columns = np.zeros((6, n), dtype=np.int64)
+    for i, seg_id in enumerate(seg_ids, start=1):
+        seg = label.segments[seg_id]
+        flags = _flags(seg)
+        columns[:, i] = (
+            seg.category_id,
+            ann_of[seg_id],
+            flags["truncated"],
+            flags["occluded"],
+            flags["crowd"],
+            flags["ignored"],
+        )
+    pos = np.clip(np.searchsorted(table, label.ids), 0, n - 1)
+    pos = np.where(table[pos] == label.ids, pos, 0)
+    c = columns[:, pos]
+    return BDD100K_RGBA.encode(c[0], c[1], c[2], c[3], c[4], c[5])
+
+
+def read_bitmask(png_path: Path, tax: Taxonomy | None = None) -> PanopticImage:
+    """Decode one bitmask PNG."""
+    try:
+        with Image.open(png_path) as image:
+            if image.mode != "RGBA":
+                raise FormatError(
+                    f"{png_path}: a BDD100K bitmask must be an RGBA PNG, found mode {image.mode}"
+                )
+            rgba = np.asarray(image)
+    except FileNotFoundError:
+        raise MissingFileError(f"BDD100K bitmask not found: {png_path}") from None
+    except OSError as exc:
+        raise FormatError(f"{png_path}: cannot decode PNG ({exc})") from None
+    return decode_bitmask(rgba, tax or taxonomy(), str(png_path))
+
+
+# ----------------------------------------------------------------------------------- RLE
+def _mask_api() -> Any:
+    return require("pycocotools.mask", "rle", "BDD100K RLE masks")
+
+
+def _frames(data: Any, json_path: Path) -> list[dict[str, Any]]:
+    frames = data.get("frames") if isinstance(data, dict) else data
+    if not isinstance(frames, list) or not all(isinstance(f, dict) for f in frames):
+        raise FormatError(
+            f"{json_path}: expected a Scalabel list of frames or {{'frames': [...]}}, "
+            f"found {type(data).__name__}"
+        )
+    return frames
+
+
+def _frame_size(frame: Mapping[str, Any]) -> tuple[int, int] | None:
+    size = frame.get("size")
+    if isinstance(size, Mapping) and "height" in size and "width" in size:
+        return int(size["height"]), int(size["width"])
+    for lab in frame.get("labels") or []:
+        rle = lab.get("rle") if isinstance(lab, Mapping) else None
+        if isinstance(rle, Mapping) and isinstance(rle.get("size"), list):
+            h, w = rle["size"]
+            return int(h), int(w)
+    return None
+
+
+def _segment_numbers(labels: list[Mapping[str, Any]]) -> list[int]:
+    """Segment ids of a frame's labels: their ``id`` when all are distinct positive ints."""
+    try:
+        numbers = [int(str(lab.get("id"))) for lab in labels]
+    except ValueError:
+        numbers = []
+    distinct = len(numbers) == len(labels) and len(set(numbers)) == len(numbers)
+    if distinct and all(0 < n <= 0xFFFFFFFF for n in numbers):
+        return numbers
+    return list(range(1, len(labels) + 1))
+
+
+def decode_frame(
+    frame: Mapping[str, Any], tax: Taxonomy, where: str, default_size: tuple[int, int]
+) -> PanopticImage:
+    """Paint one Scalabel frame's RLE labels into a :class:`PanopticImage`."""
+    labels = [lab for lab in frame.get("labels") or [] if isinstance(lab, Mapping)]
+    if labels and labels[0].get("score") is not None:
+        labels = sorted(labels, key=lambda lab: float(lab.get("score") or 0.0))
+    height, width = _frame_size(frame) or default_size
+    ids = np.zeros((height, width), dtype=np.uint32)
+    segments: dict[int, Segment] = {}
+    stuff_owner: dict[int, int] = {}
+    numbers = _segment_numbers(labels)
+    mask_api = _mask_api() if labels else None
+    for lab, seg_id in zip(labels, numbers, strict=True):
+        name = lab.get("category")
+        what = f"{where}, label {lab.get('id', seg_id)!r}"
+        try:
+            cat = tax.by_name(str(name))
+        except TaxonomyError as exc:
+            raise FormatError(f"{what}: {exc}") from None
+        rle = lab.get("rle")
+        if not isinstance(rle, Mapping) or "counts" not in rle or "size" not in rle:
+            raise FormatError(f"{what}: no 'rle' mask with 'counts' and 'size'")
+        if [int(v) for v in rle["size"]] != [height, width]:
+            raise FormatError(
+                f"{what}: RLE size {list(rle['size'])} differs from the frame's {[height, width]}"
+            )
+        counts = rle["counts"]
+        encoded = {
+            "size": [height, width],
+            "counts": counts.encode() if isinstance(counts, str) else counts,
+        }
+        try:
+            pixels = np.asarray(mask_api.decode(encoded)).astype(bool)  # type: ignore[union-attr]
+        except (TypeError, ValueError) as exc:
+            raise FormatError(f"{what}: undecodable RLE ({exc})") from None
+        attrs = lab.get("attributes") or {}
+        flags = {n: True for n in FLAGS if bool(attrs.get(n, False))}
+        target = seg_id
+        if not cat.isthing:
+            target = stuff_owner.setdefault(cat.id, seg_id)
+        ids[pixels] = target
+        if target == seg_id:
+            segments[seg_id] = Segment(
+                cat.id, iscrowd=bool(flags.get("crowd") or flags.get("ignored")), attributes=flags
+            )
+    present = set(np.unique(ids).tolist())
+    segments = {k: v for k, v in segments.items() if k in present}
+    return PanopticImage(ids, segments, tax)
+
+
+def encode_frame(label: PanopticImage, name: str) -> dict[str, Any]:
+    """One Scalabel frame with an RLE mask per segment."""
+    mask_api = _mask_api()
+    tax = label.taxonomy or taxonomy()
+    labels: list[dict[str, Any]] = []
+    for index, seg_id in enumerate(sorted(label.segments)):
+        seg = label.segments[seg_id]
+        pixels = np.asfortranarray((label.ids == seg_id).astype(np.uint8))
+        rle = mask_api.encode(pixels)
+        counts = rle["counts"]
+        labels.append(
+            {
+                "id": str(seg_id),
+                "index": index,
+                "category": tax[seg.category_id].name,
+                "attributes": {k: v for k, v in _flags(seg).items() if v},
+                "rle": {
+                    "counts": counts.decode() if isinstance(counts, bytes) else counts,
+                    "size": [label.height, label.width],
+                },
+            }
+        )
+    return {
+        "name": name,
+        "size": {"width": label.width, "height": label.height},
+        "labels": labels,
+    }
+
+
+# ------------------------------------------------------------------------------ reading
+def _media_guess(bitmask_dir: Path, images_dir: Path | None) -> Path | None:
+    if images_dir is not None:
+        return images_dir
+    parts = bitmask_dir.resolve().parts
+    if len(parts) >= 5 and parts[-4:-1] == ("labels", "pan_seg", "bitmasks"):
+        candidate = Path(*parts[:-4]) / "images" / "10k" / parts[-1]
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _media_loader(path: Path) -> Callable[[], NDArray[Any]]:
+    def load() -> NDArray[Any]:
+        try:
+            with Image.open(path) as image:
+                return np.asarray(image.convert("RGB"))
+        except FileNotFoundError:
+            raise MissingFileError(f"image not found: {path}") from None
+
+    return load
+
+
+def _bitmask_loader(png: Path, tax: Taxonomy) -> Callable[[], PanopticImage]:
+    return lambda: read_bitmask(png, tax)
+
+
+def _frame_loader(
+    frame: Mapping[str, Any], tax: Taxonomy, where: str
+) -> Callable[[], PanopticImage]:
+    return lambda: decode_frame(frame, tax, where, IMAGE_SIZE)
+
+
+def read(
+    path: Path,
+    split: str | None = None,
+    images_dir: str | Path | None = None,
+) -> PanopticDataset:
+    """Open BDD100K panoptic labels.
+
+    ``path`` is a Scalabel JSON (RLE masks), a folder of bitmask PNGs, or a folder holding
+    ``bitmasks/<split>/`` (``split`` picks one when there are several).  ``images_dir`` is
+    where ``<name>.jpg`` are found (guessed from the official layout when omitted).
+    """
+    path = Path(path)
+    tax = taxonomy()
+    media_root = Path(images_dir) if images_dir is not None else None
+    samples: list[Sample] = []
+    if path.is_file():
+        try:
+            data = json.loads(path.read_bytes())
+        except json.JSONDecodeError as exc:
+            raise FormatError(
+                f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
+        for index, frame in enumerate(_frames(data, path)):
+            name = frame.get("name")
+            if not isinstance(name, str):
+                raise FormatError(f"{path}: frames[{index}] has no 'name'")
+            key = Path(name).stem
+            where = f"{path.name}, frame {name!r}"
+            media = media_root / name if media_root is not None else None
+            samples.append(
+                Sample(
+                    key=key,
+                    media=media,
+                    label_files=(path,),
+                    source_id=name,
+                    meta={"name": name},
+                    label_loader=_frame_loader(frame, tax, where),
+                    media_loader=None if media is None else _media_loader(media),
+                )
+            )
+        return PanopticDataset(
+            samples, tax, format=NAME, root=path, modality="image", meta={"source": "rle"}
+        )
+    try:
+        folder = _bitmask_dir(path, split)
+    except FormatError:
+        json_files = sorted(path.glob("pan_seg_*.json")) if path.is_dir() else []
+        if len(json_files) == 1:
+            return read(json_files[0], images_dir=images_dir)
+        raise
+    media_dir = _media_guess(folder, media_root)
+    for png in sorted(folder.glob("*.png")):
+        media = media_dir / f"{png.stem}.jpg" if media_dir is not None else None
+        samples.append(
+            Sample(
+                key=png.stem,
+                media=media,
+                label_files=(png,),
+                source_id=f"{png.stem}.jpg",
+                meta={"name": f"{png.stem}.jpg", "file_name": png.name},
+                label_loader=_bitmask_loader(png, tax),
+                media_loader=None if media is None else _media_loader(media),
+            )
+        )
+    return PanopticDataset(
+        samples,
+        tax,
+        format=NAME,
+        root=folder,
+        modality="image",
+        meta={"source": "bitmasks", "split": folder.name if folder != path else split},
+    )
+
+
+def read_pair(
+    gt_path: Path, pred_path: Path, split: str | None = None, **options: Any
+) -> tuple[PanopticDataset, PanopticDataset]:
+    """Ground truth and predictions (bitmask folders or Scalabel JSON files)."""
+    return read(Path(gt_path), split=split, **options), read(Path(pred_path), split=split)
+
+
+# ------------------------------------------------------------------------------ writing
+def check_categories(label: PanopticImage, tax: Taxonomy, where: str, fmt: str) -> None:
+    """Every category of ``label`` must be the same-named category of ``tax``."""
+    source = label.taxonomy
+    for seg_id in sorted(label.segments):
+        cid = label.segments[seg_id].category_id
+        cat = tax.get(cid)
+        mine = source.get(cid) if source is not None else None
+        if cat is None or (mine is not None and mine.name.lower() != cat.name.lower()):
+            found = f"{cid} ({mine.name})" if mine is not None else str(cid)
+            expected = f"{cat.name!r}" if cat is not None else "no category"
+            raise FormatError(
+                f"{where}, segment {seg_id}: category {found} is {expected} in {fmt}; map the "
+                f"labels onto the {fmt} categories first (panokit convert --map FILE)"
+            )
+
+
+def write(
+    dataset: PanopticDataset,
+    out: Path,
+    split: str | None = None,
+    rle: bool = False,
+    bitmasks: bool = True,
+) -> None:
+    """Write ``out/bitmasks/[<split>/]<key>.png`` and, with ``rle``, the Scalabel JSON
+    ``out/pan_seg_<split or 'labels'>.json`` with RLE masks."""
+    tax = taxonomy()
+    split = split or (
+        dataset.meta.get("split") if isinstance(dataset.meta.get("split"), str) else None
+    )
+    png_dir = out / "bitmasks" / split if split else out / "bitmasks"
+    if bitmasks:
+        png_dir.mkdir(parents=True, exist_ok=True)
+    frames: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for sample in dataset:
+        label = sample.load_label()
+        where = f"sample {sample.key!r}"
+        if not isinstance(label, PanopticImage):
+            raise FormatError(f"{where}: bdd100k holds images; got a {type(label).__name__}")
+        label.validate(where=where)
+        check_categories(label, tax, where, NAME)
+        label = PanopticImage(label.ids, label.segments, tax)
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample.key)
+        if stem in used:
+            raise FormatError(f"{where}: two samples would write {stem}.png")
+        used.add(stem)
+        if bitmasks:
+            Image.fromarray(encode_bitmask(label)).save(png_dir / f"{stem}.png", compress_level=1)
+        if rle:
+            name = sample.meta.get("name") if isinstance(sample.meta, Mapping) else None
+            frames.append(encode_frame(label, name if isinstance(name, str) else f"{stem}.jpg"))
+    if rle:
+        with (out / f"pan_seg_{split or 'labels'}.json").open("w") as handle:
+            json.dump(frames, handle)

@@ -1,0 +1,1 @@
+"""Dataset label tables and taxonomies held as package data."""
