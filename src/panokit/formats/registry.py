@@ -57,7 +57,6 @@ FORMATS: dict[str, FormatSpec] = {
             "image",
             "panokit.formats.cityscapes",
             "Cityscapes gtFine (*_instanceIds.png, *_labelIds.png) and its panoptic JSON + PNG",
-            implemented=False,
         ),
         FormatSpec(
             "bdd100k",
