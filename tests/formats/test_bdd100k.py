@@ -130,7 +130,7 @@ def test_unknown_category_and_mixed_annotation_are_named(tmp_path):
         "BDD100K panoptic categories are 0-40"
     )
     _save(path, BDD100K_RGBA.encode(np.array([[31, 32]]), np.array([[31, 31]])))
-    with pytest.raises(FormatError, match="annotation id 31 has mixed categories \\[31, 32\\]"):
+    with pytest.raises(FormatError, match=r"annotation id 31 has mixed categories \[31, 32\]"):
         ds[0].load_label()
 
 
@@ -152,7 +152,7 @@ def test_writer_refuses_foreign_categories(tmp_path):
     lab = PanopticImage(np.full((2, 2), 1, np.uint32), {1: Segment(7)}, other)
     ds = PanopticDataset([Sample("x", label_loader=lambda: lab)], other)
     with pytest.raises(
-        FormatError, match="category 7 \\(tree\\) is 'road' in bdd100k; map the labels"
+        FormatError, match=r"category 7 \(tree\) is 'road' in bdd100k; map the labels"
     ):
         panokit.write(ds, tmp_path / "out", format="bdd100k")
     assert not (tmp_path / "out").exists()

@@ -76,7 +76,6 @@ FORMATS: dict[str, FormatSpec] = {
             "image-series",
             "panokit.formats.pastis",
             "PASTIS / PASTIS-R satellite time series with parcel instances",
-            implemented=False,
         ),
         FormatSpec(
             "semantic-kitti",
