@@ -281,7 +281,9 @@ def read_label_ids(path: Path) -> NDArray[Any]:
     return _read_gray(path, _LABEL_MODES, "8-bit grayscale (labelIds)")
 
 
-def _check_label_ids(raw: NDArray[Any], label_ids: NDArray[Any], label_path: Path) -> None:
+def _check_label_ids(label: PanopticImage, label_ids: NDArray[Any], label_path: Path) -> None:
+    """``label_ids`` must hold, pixel for pixel, the class of the raw label's values."""
+    raw = label.ids
     if label_ids.shape != raw.shape:
         raise FormatError(
             f"{label_path}: labelIds is {label_ids.shape[1]}x{label_ids.shape[0]} but its "
@@ -289,9 +291,9 @@ def _check_label_ids(raw: NDArray[Any], label_ids: NDArray[Any], label_path: Pat
         )
     if raw.size == 0:
         return
-    values = _present_values(raw)
-    table = np.zeros(int(values[-1]) + 1, dtype=np.int64)
-    table[values] = value_classes(values)
+    values = np.array(sorted(label.segments), dtype=np.int64)
+    table = np.zeros(int(values[-1]) + 1 if values.size else 1, dtype=np.uint8)
+    table[values] = [label.segments[v].category_id for v in values.tolist()]
     differ = table[raw] != label_ids
     if differ.any():
         pairs = np.unique(np.stack([raw[differ], label_ids[differ]], axis=1), axis=0)
@@ -386,7 +388,7 @@ def _raw_loader(instance_path: Path, label_path: Path, check: bool) -> Callable[
         raw = read_instance_ids(instance_path)
         label = label_from_instance_ids(raw, str(instance_path))
         if check:
-            _check_label_ids(raw, read_label_ids(label_path), label_path)
+            _check_label_ids(label, read_label_ids(label_path), label_path)
         return label
 
     return load
