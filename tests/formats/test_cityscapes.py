@@ -261,6 +261,12 @@ def test_reads_panoptic_json_with_label_ids_and_train_ids(tmp_path):
             for a, b in zip(view, back, strict=True):
                 assert b.load_label().equals(a.load_label())
     assert detect_format(tmp_path / "pan0" / "cityscapes_panoptic_val.json").name == "coco-panoptic"
+    # the trainId view (last read) goes back to gtFine through cityscapes_id, minus ignored classes
+    panokit.write(back, tmp_path / "again", format="cityscapes")
+    again = panokit.read(tmp_path / "again", format="cityscapes")
+    assert again.keys() == raw.keys() and [s.meta["split"] for s in again] == ["val", "val"]
+    for a, b in zip(cs.to_panoptic(raw), again, strict=True):
+        assert b.load_label().equals(a.load_label())
 
 
 def test_panoptic_json_with_foreign_categories_is_refused(tmp_path):
@@ -288,6 +294,26 @@ def test_write_read_round_trip_is_exact(tmp_path):
         assert b.load_label().equals(a.load_label())
     with Image.open(next((tmp_path / "out").rglob("*_instanceIds.png"))) as image:
         assert image.mode == "I;16"
+
+
+def test_write_copies_images_and_reads_them_back(tmp_path):
+    put(tmp_path / "src", "val", "lindau", 0, SMALL)
+    pixels = np.arange(72, dtype=np.uint8).reshape(4, 6, 3)
+    folder = tmp_path / "src/leftImg8bit/val/lindau"
+    folder.mkdir(parents=True)
+    Image.fromarray(pixels).save(folder / "lindau_000000_000019_leftImg8bit.png")
+    panokit.write(
+        panokit.read(tmp_path / "src", format="cityscapes"),
+        tmp_path / "out",
+        format="cityscapes",
+        copy_images=True,
+    )
+    back = panokit.read(tmp_path / "out", format="cityscapes")
+    assert (
+        back[0].media
+        == tmp_path / "out/leftImg8bit/val/lindau/lindau_000000_000019_leftImg8bit.png"
+    )
+    np.testing.assert_array_equal(back[0].load_media(), pixels)
 
 
 def test_write_numbers_instances_of_foreign_segment_ids(tmp_path):
@@ -398,6 +424,22 @@ def test_bad_instance_values_are_named(tmp_path, value, message):
     assert (
         str(err.value) == f"{tmp_path}/gtFine/val/lindau/{stem}_gtFine_instanceIds.png: {message}"
     )
+
+
+def test_a_png_file_is_not_a_dataset(tmp_path):
+    stem = put(tmp_path, "val", "lindau", 0, SMALL)
+    path = tmp_path / f"gtFine/val/lindau/{stem}_gtFine_instanceIds.png"
+    with pytest.raises(
+        FormatError,
+        match=r"instanceIds.png: expected a Cityscapes folder \(root, gtFine or split\) or a panoptic JSON, found a file",
+    ):
+        panokit.read(path, format="cityscapes")
+    with pytest.raises(
+        FormatError,
+        match=r"empty: no Cityscapes gtFine files \(expected gtFine/<split>/<city>/\*_gtFine_instanceIds.png\)",
+    ):
+        (tmp_path / "empty").mkdir()
+        panokit.read(tmp_path / "empty", format="cityscapes")
 
 
 def test_label_ids_must_match_instance_ids(tmp_path):

@@ -614,6 +614,11 @@ def read(
     """
     path = Path(path)
     if path.is_file():
+        if path.suffix != ".json":
+            raise FormatError(
+                f"{path}: expected a Cityscapes folder (root, gtFine or split) or a panoptic "
+                "JSON, found a file"
+            )
         return _read_panoptic(path, png_dir, images_dir, json_taxonomy, check)
     if not path.is_dir():
         raise MissingFileError(f"Cityscapes data not found: {path}")
@@ -653,7 +658,8 @@ def to_panoptic(dataset: PanopticDataset, train_ids: bool = False) -> PanopticDa
     Segments of ``ignore_in_eval`` classes become void; every other segment keeps its id
     (the raw instanceIds value: stuff = class id, car 3 = 26003, car group = 26) and crowd
     flag; categories become the 19 evaluated ones (trainIds 0-18 with ``train_ids``).  The
-    result's ``meta["json_stem"]`` is ``cityscapes_panoptic_{split}[_trainId]`` and each
+    result's ``meta["json_stem"]`` is ``cityscapes_panoptic_{split}[_trainId]`` (``all`` for
+    a dataset of several splits) and each
     sample's PNG ``<stem>_gtFine_panoptic.png``, so the coco-panoptic writer produces
     createPanopticImgs' file names.
     """
