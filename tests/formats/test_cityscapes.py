@@ -476,6 +476,10 @@ def test_conversion_equals_create_panoptic_imgs(tmp_path):
         for c, city in enumerate(names):
             for i in range(2):
                 put(tmp_path / "data", split, city, 10 * c + i, random_label(rng))
+    nothing_evaluated = np.zeros((48, 80), np.uint16)
+    nothing_evaluated[10:20, 10:30] = 4  # static
+    nothing_evaluated[30:40, 40:60] = 29  # a caravan group
+    put(tmp_path / "data", "val", "munster", 99, nothing_evaluated)
     for train_ids in (False, True):
         reference = tmp_path / f"official{int(train_ids)}"
         reference.mkdir()
@@ -491,6 +495,8 @@ def test_conversion_equals_create_panoptic_imgs(tmp_path):
             want = json.loads((reference / f"{stem}.json").read_text())
             got = json.loads((ours / f"{stem}.json").read_text())
             assert got["annotations"] == want["annotations"]
+            if split == "val":
+                assert got["annotations"][-1]["segments_info"] == []
             segments = [s for a in got["annotations"] for s in a["segments_info"]]
             assert len(segments) >= 5 * len(got["annotations"])
             assert any(s["iscrowd"] for s in segments) and any(s["id"] > 1000 for s in segments)

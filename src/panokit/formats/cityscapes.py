@@ -31,8 +31,16 @@ PNGs ``<stem>_gtFine_panoptic.png``.  Write it with the coco-panoptic writer::
     ds = panokit.read("cityscapes", format="cityscapes", split="val")
     panokit.write(cityscapes.to_panoptic(ds), "out", format="coco-panoptic")
 
-Writing a *raw* dataset as coco-panoptic keeps the ignored classes (as categories flagged
-``ignore_in_eval``), which the official evaluators would score: use :func:`to_panoptic`.
+Segments (id, category, iscrowd, area, bbox) and PNG pixels equal createPanopticImgs'
+(tests/formats/test_cityscapes.py runs the official tool); the JSON differs only in
+``images[].file_name``, which is the real ``<stem>_leftImg8bit.png`` (the official tool
+writes ``<stem>_gtFine_leftImg8bit.png``, which names no file), and in extra keys
+(``info``, ``licenses``, categories' ``train_id``).  Writing a *raw* dataset as
+coco-panoptic keeps the ignored classes (as categories flagged ``ignore_in_eval``), which
+the official evaluators would score: use :func:`to_panoptic`.
+
+Stricter than the official tool: a value >= 1000 of a class without instances, or a class
+id outside the table, is a :class:`~panokit.errors.FormatError` naming the file.
 
 **Panoptic JSON** (the output of createPanopticImgs, with label ids or ``--use-train-id``)
 is read by :func:`read` as well: pass the JSON, or a folder holding
