@@ -1,0 +1,244 @@
+"""The ``pastis`` protocol: panoptic PQ as the PASTIS benchmark's ``PanopticMeter``.
+
+pastis-benchmark ``code/panoptic_metrics.py`` (after the 2022-06-27 fix), per image, on
+per-pixel (instance, class) maps (:func:`panokit.formats.pastis.arrays_from_label`: a
+segment's instance is its parcel id, void pixels are class 19 with instance 0):
+
+1. every predicted instance whose IoU with a ground-truth *void* parcel (class 19, instance
+   != 0; the void parcel's area counted on its void pixels only) exceeds 0.5 loses its
+   instance id (its class is left unchanged, as in the official code);
+2. instance and class of the prediction are zeroed on every ground-truth void pixel;
+3. for each crop class c (the taxonomy's evaluated things: 1-18), with
+   ``T = unique(instance_gt * (class_gt == c))`` and ``P`` likewise for the prediction:
+   every (t, p) pair with IoU > 0.5 is a TP, where IoU = |t and p| /
+   (|t within c| + |p within c| - |t and p|); FP = (len(P) - 1) - TP and
+   FN = (len(T) - 1) - TP (the "- 1" drops id 0; reproduced even when 0 is absent, which
+   happens only when class c covers the whole patch);
+4. SQ = sum IoU / TP (0 without TP), RQ = TP / (TP + FP/2 + FN/2), PQ = SQ x RQ, averaged
+   over the classes with TP + FP + FN > 0.
+
+IoUs are compared in float32 as the official code does (torch float tensors) and summed in
+float64 (the official float32 sums differ by ~1e-7).  The official code skips a class when
+the running count of predictions or ground truths *in the batch* is zero; here every image
+is its own batch, which differs only when a single instance covers a whole patch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from panokit.core.label import PanopticImage, PanopticLabel
+from panokit.core.taxonomy import Category, Taxonomy
+from panokit.errors import EvaluationError
+from panokit.eval.results import ClassResult, PQResult, Summary
+
+NAME = "pastis"
+VOID_CLASS = 19
+IOU_THRESHOLD = np.float32(0.5)
+
+
+def _default_taxonomy() -> Taxonomy:
+    from panokit.formats.pastis import taxonomy
+
+    return taxonomy()
+
+
+def _pairs(
+    a: NDArray[np.int64], b: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Distinct (a, b) value pairs and their counts."""
+    if a.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    stacked = np.stack([a.ravel(), b.ravel()], axis=1)
+    uniq, counts = np.unique(stacked, axis=0, return_counts=True)
+    return uniq[:, 0], uniq[:, 1], counts.astype(np.int64)
+
+
+def _counts(values: NDArray[np.int64]) -> dict[int, int]:
+    uniq, counts = np.unique(values, return_counts=True)
+    return {int(u): int(c) for u, c in zip(uniq, counts, strict=True)}
+
+
+def _iou_above(inter: int, area_a: int, area_b: int) -> tuple[bool, float]:
+    iou = np.float32(inter) / np.float32(area_a + area_b - inter)
+    return bool(iou > IOU_THRESHOLD), float(iou)
+
+
+def panoptic_meter_counts(
+    instance_pred: NDArray[Any],
+    semantic_pred: NDArray[Any],
+    instance_true: NDArray[Any],
+    semantic_true: NDArray[Any],
+    classes: list[int],
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Per-class [TP, FP, FN] rows and summed TP IoUs of one image (PanopticMeter.add)."""
+    inst_p = np.array(instance_pred, dtype=np.int64)
+    sem_p = np.array(semantic_pred, dtype=np.int64)
+    inst_t = np.asarray(instance_true, dtype=np.int64)
+    sem_t = np.asarray(semantic_true, dtype=np.int64)
+    void = sem_t == VOID_CLASS
+    if void.any():
+        void_area = _counts(inst_t[void])
+        void_area.pop(0, None)
+        if void_area:
+            pred_area = _counts(inst_p)
+            pred_area.pop(0, None)
+            t_ids, p_ids, inter = _pairs(inst_t, inst_p)
+            drop: set[int] = set()
+            for t, p, n in zip(t_ids.tolist(), p_ids.tolist(), inter.tolist(), strict=True):
+                if t in void_area and p != 0 and _iou_above(n, void_area[t], pred_area[p])[0]:
+                    drop.add(p)
+            if drop:
+                inst_p[np.isin(inst_p, list(drop))] = 0
+        inst_p[void] = 0
+        sem_p[void] = 0
+    counts = np.zeros((len(classes), 3), dtype=np.int64)
+    ious = np.zeros(len(classes), dtype=np.float64)
+    inter_t, inter_p, inter_n = _pairs(inst_t, inst_p)
+    joint = {
+        (t, p): n
+        for t, p, n in zip(inter_t.tolist(), inter_p.tolist(), inter_n.tolist(), strict=True)
+    }
+    for k, cls in enumerate(classes):
+        gt_in = _counts(inst_t * (sem_t == cls))
+        pred_in = _counts(inst_p * (sem_p == cls))
+        n_true, n_pred = len(gt_in) - 1, len(pred_in) - 1
+        tp = 0
+        if n_true != 0 and n_pred != 0:
+            for t, t_area in gt_in.items():
+                if t == 0:
+                    continue
+                for p, p_area in pred_in.items():
+                    if p == 0:
+                        continue
+                    n = joint.get((t, p), 0)
+                    above, iou = _iou_above(n, t_area, p_area)
+                    if above:
+                        tp += 1
+                        ious[k] += iou
+        counts[k] = (tp, n_pred - tp, n_true - tp)
+    return counts, ious
+
+
+class PastisPQAccumulator:
+    """Mergeable PanopticMeter sums over the crop classes of the PASTIS taxonomy."""
+
+    def __init__(self, taxonomy: Taxonomy | None = None, protocol: Any = NAME) -> None:
+        self.taxonomy = taxonomy or _default_taxonomy()
+        self.classes: tuple[Category, ...] = tuple(
+            c for c in self.taxonomy.evaluated if c.id != self.taxonomy.void_id
+        )
+        size = len(self.classes)
+        self.counts = np.zeros((size, 3), dtype=np.int64)
+        self.iou = np.zeros(size, dtype=np.float64)
+        self.images = 0
+
+    def _check(self, other: object) -> PastisPQAccumulator:
+        if not isinstance(other, PastisPQAccumulator):
+            raise TypeError(f"cannot add {type(other).__name__} to a PastisPQAccumulator")
+        if other.classes != self.classes:
+            raise EvaluationError("cannot merge pastis accumulators of different taxonomies")
+        return other
+
+    def __iadd__(self, other: PastisPQAccumulator) -> PastisPQAccumulator:
+        other = self._check(other)
+        self.counts += other.counts
+        self.iou += other.iou
+        self.images += other.images
+        return self
+
+    def __add__(self, other: PastisPQAccumulator) -> PastisPQAccumulator:
+        out = self.copy()
+        out += other
+        return out
+
+    def __radd__(self, other: Any) -> PastisPQAccumulator:
+        if other == 0:
+            return self.copy()
+        return self.__add__(other)
+
+    def copy(self) -> PastisPQAccumulator:
+        """An independent copy."""
+        out = PastisPQAccumulator(self.taxonomy)
+        out.counts = self.counts.copy()
+        out.iou = self.iou.copy()
+        out.images = self.images
+        return out
+
+    def update(self, gt: PanopticLabel, pred: PanopticLabel, where: str = "") -> None:
+        """Add one patch (labels with PASTIS class ids)."""
+        from panokit.formats.pastis import arrays_from_label
+
+        if gt.ids.shape != pred.ids.shape:
+            head = f"{where}: " if where else ""
+            raise EvaluationError(
+                f"{head}ground truth has shape {gt.ids.shape} but the prediction {pred.ids.shape}"
+            )
+        sem_t, inst_t = arrays_from_label(PanopticImage(gt.ids, gt.segments, self.taxonomy))
+        sem_p, inst_p = arrays_from_label(PanopticImage(pred.ids, pred.segments, self.taxonomy))
+        self.update_arrays(inst_p, sem_p, inst_t, sem_t)
+
+    def update_arrays(
+        self,
+        instance_pred: NDArray[Any],
+        semantic_pred: NDArray[Any],
+        instance_true: NDArray[Any],
+        semantic_true: NDArray[Any],
+    ) -> None:
+        """Add one patch given as the meter's four H x W maps."""
+        counts, ious = panoptic_meter_counts(
+            instance_pred, semantic_pred, instance_true, semantic_true, [c.id for c in self.classes]
+        )
+        self.counts += counts
+        self.iou += ious
+        self.images += 1
+
+    def result(self) -> PQResult:
+        """PQ, SQ, RQ averaged over the crop classes that occurred (all are things)."""
+        rows: list[ClassResult] = []
+        for k, cat in enumerate(self.classes):
+            tp, fp, fn = (int(v) for v in self.counts[k])
+            iou = float(self.iou[k])
+            sq = iou / tp if tp else 0.0
+            denominator = tp + 0.5 * fp + 0.5 * fn
+            rq = tp / denominator if denominator else 0.0
+            rows.append(
+                ClassResult(cat.id, cat.name, cat.isthing, sq * rq, sq, rq, tp, fp, fn, iou)
+            )
+        return PQResult(
+            protocol=NAME,
+            all=_summary(rows),
+            things=_summary([r for r in rows if r.isthing]),
+            stuff=_summary([r for r in rows if not r.isthing]),
+            per_class=rows,
+            extra={"images": float(self.images)},
+        )
+
+    def __repr__(self) -> str:
+        return f"PastisPQAccumulator({len(self.classes)} classes, {self.images} patches)"
+
+
+def _summary(rows: list[ClassResult]) -> Summary:
+    counted = [r for r in rows if r.counted]
+    n = len(counted)
+    tp = sum(r.tp for r in counted)
+    fp = sum(r.fp for r in counted)
+    fn = sum(r.fn for r in counted)
+    if n == 0:
+        return Summary(0.0, 0.0, 0.0, 0, tp, fp, fn)
+    return Summary(
+        sum(r.pq for r in counted) / n,
+        sum(r.sq for r in counted) / n,
+        sum(r.rq for r in counted) / n,
+        n,
+        tp,
+        fp,
+        fn,
+    )
+
+
+__all__ = ["NAME", "PastisPQAccumulator", "panoptic_meter_counts"]
