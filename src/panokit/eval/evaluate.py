@@ -1,0 +1,229 @@
+"""``evaluate(gt, pred)``: pair samples, run a task over worker processes, sum accumulators.
+
+Workers are processes (``fork`` where available, so datasets with in-memory loaders work);
+each gets the task once and evaluates index ranges, returning a partial
+:class:`PQAccumulator`; the parent sums them as they arrive, so memory does not grow
+with the number of images.  Unmodified ``coco-panoptic`` datasets take the fast path
+(:class:`panokit.eval.sources.CocoTask`): each PNG is decoded once into RGB bytes and
+no label object is built.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from typing import Protocol as TypingProtocol
+
+from panokit.core.taxonomy import Taxonomy
+from panokit.dataset import PanopticDataset
+from panokit.errors import EvaluationError
+from panokit.eval.accumulator import PQAccumulator
+from panokit.eval.protocols import Protocol, get_protocol
+from panokit.eval.results import PQResult
+from panokit.eval.sources import DatasetTask, coco_task
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` after each finished chunk of images."""
+
+
+class Task(TypingProtocol):
+    """A list of (ground truth, prediction) pairs that can add pair ``i`` to an accumulator."""
+
+    def __len__(self) -> int: ...
+
+    def accumulate(self, acc: PQAccumulator, i: int) -> None: ...
+
+
+def default_workers() -> int:
+    """The number of CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def pair_samples(
+    gt: PanopticDataset, pred: PanopticDataset, strict: bool = False
+) -> tuple[list[tuple[int, int]], list[str]]:
+    """Match samples by key: every ground-truth sample needs a prediction (else
+    :class:`EvaluationError`); predictions of unknown samples are returned as warnings,
+    or raise with ``strict``."""
+    pred_index: dict[str, int] = {}
+    for i, sample in enumerate(pred):
+        if sample.key in pred_index:
+            raise EvaluationError(f"the prediction has two samples with the key {sample.key!r}")
+        pred_index[sample.key] = i
+    pairs: list[tuple[int, int]] = []
+    missing: list[str] = []
+    for i, sample in enumerate(gt):
+        j = pred_index.pop(sample.key, None)
+        if j is None:
+            missing.append(sample.key)
+        else:
+            pairs.append((i, j))
+    if missing:
+        shown = ", ".join(repr(k) for k in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        where = f" ({pred.root})" if pred.root else ""
+        raise EvaluationError(
+            f"no prediction{where} for {len(missing)} ground-truth image(s): {shown}{more}"
+        )
+    warnings: list[str] = []
+    if pred_index:
+        extra = list(pred_index)
+        shown = ", ".join(repr(k) for k in extra[:5])
+        more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+        message = (
+            f"{len(extra)} predicted image(s) are not in the ground truth and were ignored: "
+            f"{shown}{more}"
+        )
+        if strict:
+            raise EvaluationError(message.replace("and were ignored", "(strict mode)"))
+        warnings.append(message)
+    return pairs, warnings
+
+
+# ------------------------------------------------------------------------ memory
+_M_TRIM_THRESHOLD = -1  # glibc mallopt parameters
+_M_MMAP_THRESHOLD = -3
+_GLIBC_DEFAULT = 128 * 1024
+
+
+def _tune_malloc(mmap_threshold: int, trim_threshold: int) -> bool:
+    """Set glibc malloc's mmap and trim thresholds; False (and nothing done) elsewhere.
+
+    Each image allocates a few MiB that are freed right after.  By default glibc serves
+    such blocks with ``mmap`` and unmaps them on ``free``, so every image page-faults its
+    buffers in afresh, which doubles the time per image; served from the heap and kept,
+    they are reused.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
+        ok &= libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+        return bool(ok)
+    except (OSError, AttributeError):  # pragma: no cover - musl or no libc symbols
+        return False
+
+
+@contextmanager
+def reuse_freed_memory(nbytes: int = 32 << 20) -> Iterator[None]:
+    """Within the block, serve blocks below ``nbytes`` from the heap and keep up to
+    twice that freed for reuse (glibc only); glibc's defaults are set back afterwards."""
+    changed = _tune_malloc(nbytes, 2 * nbytes)
+    try:
+        yield
+    finally:
+        if changed:
+            _tune_malloc(_GLIBC_DEFAULT, _GLIBC_DEFAULT)
+
+
+# ------------------------------------------------------------------------ workers
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(task: Task, accumulator: PQAccumulator) -> None:
+    _tune_malloc(32 << 20, 64 << 20)
+    _WORKER["task"] = task
+    _WORKER["empty"] = accumulator
+
+
+def _run_range(bounds: tuple[int, int]) -> tuple[PQAccumulator, int]:
+    task: Task = _WORKER["task"]
+    acc: PQAccumulator = _WORKER["empty"].copy()
+    for i in range(*bounds):
+        task.accumulate(acc, i)
+    return acc, bounds[1] - bounds[0]
+
+
+def run_task(
+    task: Task,
+    accumulator: PQAccumulator,
+    workers: int = 1,
+    progress: ProgressCallback | None = None,
+    chunk: int | None = None,
+) -> PQAccumulator:
+    """Add every pair of ``task`` to ``accumulator`` using ``workers`` processes."""
+    total = len(task)
+    workers = max(1, min(workers, total))
+    if workers == 1:
+        step = max(1, chunk or 16)
+        with reuse_freed_memory():
+            for i in range(total):
+                task.accumulate(accumulator, i)
+                if progress is not None and ((i + 1) % step == 0 or i + 1 == total):
+                    progress(i + 1, total)
+        return accumulator
+    size = chunk or max(1, min(32, total // (workers * 8)))
+    ranges = [(start, min(total, start + size)) for start in range(0, total, size)]
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    empty = accumulator.copy()
+    empty.__init__(accumulator.taxonomy, accumulator.protocol)  # type: ignore[misc]
+    done = 0
+    with context.Pool(workers, initializer=_init_worker, initargs=(task, empty)) as pool:
+        for partial, count in pool.imap_unordered(_run_range, ranges):
+            accumulator += partial
+            done += count
+            if progress is not None:
+                progress(done, total)
+    return accumulator
+
+
+def evaluate(
+    gt: PanopticDataset,
+    pred: PanopticDataset,
+    protocol: str | Protocol = "coco",
+    workers: int = 1,
+    progress: ProgressCallback | None = None,
+    strict: bool = False,
+    taxonomy: Taxonomy | None = None,
+) -> PQResult:
+    """Evaluate ``pred`` against ``gt`` and return PQ/SQ/RQ (fractions, not x100).
+
+    Samples are matched by key; a ground-truth sample without prediction is an
+    :class:`EvaluationError`, a predicted sample absent from the ground truth is ignored
+    with a note in ``result.warnings`` (an error with ``strict``).  ``workers`` processes
+    share the work (``0`` or less: all cores).  ``taxonomy`` defaults to the ground
+    truth's (or the protocol label map's target).
+    """
+    proto = get_protocol(protocol)
+    if taxonomy is None:
+        target = proto.label_map.target if proto.label_map is not None else None
+        taxonomy = target or (gt.taxonomy if len(gt.taxonomy) else pred.taxonomy)
+    if not len(taxonomy):
+        raise EvaluationError("neither the ground truth nor the prediction has categories")
+    pairs, warnings = pair_samples(gt, pred, strict=strict)
+    task: Task | None = None
+    if proto.label_map is None:
+        task = coco_task(gt, pred, pairs, taxonomy)
+    if task is None:
+        task = DatasetTask(gt, pred, pairs)
+    accumulator = PQAccumulator(taxonomy, proto)
+    if workers <= 0:
+        workers = default_workers()
+    run_task(task, accumulator, workers=workers, progress=progress)
+    result = accumulator.result()
+    if warnings:
+        from dataclasses import replace
+
+        result = replace(result, warnings=tuple(warnings))
+    return result
+
+
+__all__ = [
+    "ProgressCallback",
+    "default_workers",
+    "evaluate",
+    "pair_samples",
+    "reuse_freed_memory",
+    "run_task",
+]

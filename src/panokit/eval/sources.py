@@ -1,0 +1,216 @@
+"""Where evaluation pairs come from: label pairs of two datasets, or (the fast path)
+COCO panoptic PNGs decoded once each into RGB bytes that the histogram reads directly.
+
+A *task* is a picklable list of pairs with ``accumulate(acc, i)``; worker processes each
+get the task once and are handed index ranges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from panokit.core.taxonomy import Taxonomy
+from panokit.dataset import PanopticDataset
+from panokit.errors import FormatError, MissingFileError
+from panokit.eval.accumulator import PQAccumulator
+from panokit.eval.histogram import SegmentTable
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _spng() -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module("pyspng")
+    except ImportError:
+        return None
+
+
+def decode_png_rgb(path: Path, use_spng: bool | None = None) -> NDArray[np.uint8]:
+    """Decode a PNG into a contiguous (H, W, 3) uint8 RGB array (alpha dropped, as
+    panopticapi ignores it).
+
+    Uses libspng (``pyspng``, the ``fast`` extra) for 8-bit RGB(A) files when installed,
+    Pillow otherwise (``use_spng`` forces the choice).
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise MissingFileError(f"panoptic PNG not found: {path}") from None
+    except IsADirectoryError:
+        raise MissingFileError(f"panoptic PNG not found: {path} is a folder") from None
+    if data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise FormatError(f"{path}: not a PNG file")
+    depth, color_type = data[24], data[25]
+    spng = _spng() if use_spng is not False else None
+    if use_spng and spng is None:
+        raise MissingFileError("pyspng is not installed (pip install 'panokit[fast]')")
+    rgb: NDArray[np.uint8]
+    if spng is not None and depth == 8 and color_type in (2, 6):
+        try:
+            rgb = spng.load(data, format="RGB")
+        except Exception as exc:  # libspng reports corrupt data with a generic error
+            raise FormatError(f"{path}: cannot decode PNG ({exc})") from None
+    else:
+        rgb = _pillow_rgb(data, path)
+    return np.ascontiguousarray(rgb)
+
+
+def _pillow_rgb(data: bytes, path: Path) -> NDArray[np.uint8]:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            rgb = image if image.mode == "RGB" else image.convert("RGB")
+            return np.asarray(rgb)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot decode PNG ({exc})") from None
+
+
+@dataclass(frozen=True)
+class CocoPair:
+    """One image of a COCO panoptic evaluation: both PNGs and both ``segments_info``."""
+
+    key: str
+    gt_png: Path
+    gt_info: Sequence[Mapping[str, Any]]
+    gt_where: str
+    pred_png: Path
+    pred_info: Sequence[Mapping[str, Any]]
+    pred_where: str
+
+
+class CocoTask:
+    """COCO panoptic pairs evaluated from their files (the fast path)."""
+
+    def __init__(self, pairs: Sequence[CocoPair], taxonomy: Taxonomy) -> None:
+        self.pairs = list(pairs)
+        self.taxonomy = taxonomy
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def tables(self, i: int) -> tuple[SegmentTable, SegmentTable]:
+        """The segment tables of pair ``i`` (categories checked against the taxonomy)."""
+        from panokit.formats.coco_panoptic import segments_from_info
+
+        pair = self.pairs[i]
+        gt = segments_from_info(list(pair.gt_info), pair.gt_where, self.taxonomy)
+        pred = segments_from_info(list(pair.pred_info), pair.pred_where, self.taxonomy)
+        return SegmentTable.from_segments(gt), SegmentTable.from_segments(pred)
+
+    def accumulate(self, acc: PQAccumulator, i: int) -> None:
+        """Decode pair ``i`` and add it to ``acc``."""
+        pair = self.pairs[i]
+        gt_table, pred_table = self.tables(i)
+        acc.update_rgb24(
+            decode_png_rgb(pair.gt_png),
+            gt_table,
+            decode_png_rgb(pair.pred_png),
+            pred_table,
+            gt_where=pair.gt_where,
+            pred_where=pair.pred_where,
+        )
+
+
+class DatasetTask:
+    """Pairs of samples of two datasets, loaded through their label loaders."""
+
+    def __init__(
+        self, gt: PanopticDataset, pred: PanopticDataset, pairs: Sequence[tuple[int, int]]
+    ) -> None:
+        self.gt = gt
+        self.pred = pred
+        self.pairs = list(pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @staticmethod
+    def _where(dataset: PanopticDataset, index: int, role: str) -> str:
+        sample = dataset[index]
+        files = ", ".join(str(f) for f in sample.label_files)
+        return f"{role} sample {sample.key!r}" + (f" ({files})" if files else "")
+
+    def accumulate(self, acc: PQAccumulator, i: int) -> None:
+        """Load pair ``i`` and add it to ``acc``."""
+        gi, pi = self.pairs[i]
+        gt = self.gt[gi].load_label()
+        pred = self.pred[pi].load_label()
+        acc.update(
+            gt,
+            pred,
+            gt_where=self._where(self.gt, gi, "ground-truth"),
+            pred_where=self._where(self.pred, pi, "predicted"),
+        )
+
+
+def _is_plain_coco(dataset: PanopticDataset) -> bool:
+    """Whether every sample still loads through the coco-panoptic reader (no map_labels)."""
+    if (
+        dataset.format != "coco-panoptic"
+        or dataset.root is None
+        or not Path(dataset.root).is_file()
+    ):
+        return False
+    for sample in dataset:
+        loader = sample.label_loader
+        if (
+            loader is None
+            or getattr(loader, "__module__", "") != "panokit.formats.coco_panoptic"
+            or not sample.label_files
+        ):
+            return False
+    return True
+
+
+def coco_task(
+    gt: PanopticDataset, pred: PanopticDataset, pairs: Sequence[tuple[int, int]], taxonomy: Taxonomy
+) -> CocoTask | None:
+    """The fast task for two unmodified coco-panoptic datasets, else None."""
+    if not (_is_plain_coco(gt) and _is_plain_coco(pred)):
+        return None
+    from panokit.formats.coco_panoptic import load_json
+
+    infos = []
+    for dataset in (gt, pred):
+        json_path = Path(dataset.root or "")
+        data = load_json(json_path)
+        by_key = {str(a.get("image_id")): a for a in data["annotations"] if isinstance(a, dict)}
+        infos.append((json_path, by_key))
+    out = []
+    for gi, pi in pairs:
+        gs, ps = gt[gi], pred[pi]
+        (gjson, gby), (pjson, pby) = infos
+        gann, pann = gby[gs.key], pby[ps.key]
+        out.append(
+            CocoPair(
+                key=gs.key,
+                gt_png=gs.label_files[0],
+                gt_info=gann["segments_info"],
+                gt_where=f"{gjson.name}, image {gs.source_id!r} ({gs.label_files[0]})",
+                pred_png=ps.label_files[0],
+                pred_info=pann["segments_info"],
+                pred_where=f"{pjson.name}, image {ps.source_id!r} ({ps.label_files[0]})",
+            )
+        )
+    return CocoTask(out, taxonomy)
+
+
+__all__ = [
+    "CocoPair",
+    "CocoTask",
+    "DatasetTask",
+    "coco_task",
+    "decode_png_rgb",
+]
