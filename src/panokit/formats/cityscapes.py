@@ -89,6 +89,7 @@ _JSON_IMAGE_ID = re.compile(rb'"image_id"\s*:\s*"[^"_]+_\d+_\d+"')
 
 
 # ---------------------------------------------------------------------------- taxonomy
+@functools.cache
 def _row_by_id() -> dict[int, LabelRow]:
     return {row[1]: row for row in LABELS}
 
@@ -124,20 +125,19 @@ def evaluated_taxonomy(train_ids: bool = False) -> Taxonomy:
     full = taxonomy()
     if not train_ids:
         return Taxonomy(full.evaluated, void_id=0, name="cityscapes-panoptic")
-    categories = []
-    for cat in full.evaluated:
-        assert cat.train_id is not None  # every official label has a trainId
-        categories.append(
-            Category(
-                id=cat.train_id,
-                name=cat.name,
-                isthing=cat.isthing,
-                color=cat.color,
-                supercategory=cat.supercategory,
-                train_id=cat.train_id,
-                attributes={"cityscapes_id": cat.id},
-            )
+    categories = [
+        Category(
+            id=train_id,
+            name=name,
+            isthing=has_instances,
+            color=color,
+            supercategory=category,
+            train_id=train_id,
+            attributes={"cityscapes_id": row_id},
         )
+        for name, row_id, train_id, category, _cat_id, has_instances, ignore, color in LABELS
+        if not ignore
+    ]
     return Taxonomy(categories, void_id=255, name="cityscapes-panoptic-trainId")
 
 
