@@ -64,6 +64,58 @@ class EvaluationError(PanokitError, ValueError):
     """Ground truth and prediction cannot be evaluated together."""
 
 
+class ServiceError(PanokitError):
+    """Base of the errors a labeling server reports; ``details`` is JSON-ready context."""
+
+    code = "service_error"
+
+    def __init__(self, message: str, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.details: dict[str, object] = dict(details or {})
+
+
+class NotFoundError(ServiceError, LookupError):
+    """A user, dataset, sample, label or job does not exist (or is not visible to you)."""
+
+    code = "not_found"
+
+
+class AuthenticationError(ServiceError, PermissionError):
+    """No valid credentials: a missing, wrong or revoked token or password."""
+
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(ServiceError, PermissionError):
+    """The caller is known but their role does not allow the operation."""
+
+    code = "permission_denied"
+
+
+class ConflictError(ServiceError, RuntimeError):
+    """The operation conflicts with the current state (a stale revision, a taken name)."""
+
+    code = "conflict"
+
+
+class InvalidRequestError(ServiceError, ValueError):
+    """A request is well-formed but its content is not acceptable (bad image, bad state)."""
+
+    code = "invalid"
+
+
+class PayloadTooLargeError(ServiceError, ValueError):
+    """An upload is larger than the server accepts."""
+
+    code = "too_large"
+
+
+class RemoteError(ServiceError, RuntimeError):
+    """The server failed in a way the client cannot map onto a known error."""
+
+    code = "remote_error"
+
+
 class MissingExtraError(PanokitError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 

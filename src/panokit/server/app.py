@@ -1,0 +1,229 @@
+"""The FastAPI app factory and the one error handler.
+
+Every error leaves the server as ``{"error": {"code", "message", "details"}}`` with the
+HTTP status of its kind (404, 401, 403, 409, 413, 422); the SDK maps ``code`` back onto the
+same panokit exception class.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from panokit import __version__
+from panokit.api import API_PREFIX
+from panokit.errors import (
+    AuthenticationError,
+    ConflictError,
+    FormatError,
+    FormatNotImplementedError,
+    InvalidRequestError,
+    LabelError,
+    MissingExtraError,
+    NotFoundError,
+    PanokitError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    ServiceError,
+    TaxonomyError,
+    UnknownFormatError,
+    ValidationError,
+)
+from panokit.server.db import Database
+from panokit.server.jobs import JobRunner
+from panokit.server.services.common import Context
+from panokit.server.settings import Settings
+from panokit.server.storage import BlobStore
+
+log = logging.getLogger("panokit.server")
+
+ERROR_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
+    (NotFoundError, 404, NotFoundError.code),
+    (AuthenticationError, 401, AuthenticationError.code),
+    (PermissionDeniedError, 403, PermissionDeniedError.code),
+    (ConflictError, 409, ConflictError.code),
+    (PayloadTooLargeError, 413, PayloadTooLargeError.code),
+    (InvalidRequestError, 422, InvalidRequestError.code),
+    (ValidationError, 422, "validation_error"),
+    (LabelError, 422, "label_error"),
+    (TaxonomyError, 422, "taxonomy_error"),
+    (UnknownFormatError, 422, "unknown_format"),
+    (FormatNotImplementedError, 422, "format_not_implemented"),
+    (FormatError, 422, "format_error"),
+    (MissingExtraError, 501, "missing_extra"),
+)
+"""Exception class -> (HTTP status, error code); the first match wins."""
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    """The one error body."""
+    body = {"error": {"code": code, "message": message, "details": jsonable_encoder(details or {})}}
+    return JSONResponse(body, status_code=status)
+
+
+def panokit_error_response(exc: PanokitError) -> JSONResponse:
+    """Map a library error onto its status and code."""
+    details: dict[str, Any] = dict(exc.details) if isinstance(exc, ServiceError) else {}
+    if isinstance(exc, ValidationError):
+        details["problems"] = exc.problems
+        details["where"] = exc.where
+    for cls, status, code in ERROR_STATUS:
+        if isinstance(exc, cls):
+            return error_response(status, code, str(exc), details)
+    return error_response(400, "panokit_error", str(exc), details)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: AuthenticationError.code,
+    403: PermissionDeniedError.code,
+    404: NotFoundError.code,
+    405: "method_not_allowed",
+    409: ConflictError.code,
+    413: PayloadTooLargeError.code,
+    422: InvalidRequestError.code,
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every failure through the one error body."""
+
+    async def on_panokit(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, PanokitError)
+        return panokit_error_response(exc)
+
+    async def on_request(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        message = (
+            f"invalid request: {where}: {first.get('msg', 'invalid')}"
+            if where
+            else ("invalid request")
+        )
+        return error_response(422, "request_invalid", message, {"errors": errors})
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal", f"internal server error ({type(exc).__name__})")
+
+    app.add_exception_handler(PanokitError, on_panokit)
+    app.add_exception_handler(RequestValidationError, on_request)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_crash)
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodyLimit:
+    """Refuse a request whose declared Content-Length exceeds the limit (413), before the
+    body is read; routes also cap what they read for bodies without a length."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", ()):
+                if name == b"content-length":
+                    try:
+                        length = int(value)
+                    except ValueError:
+                        length = 0
+                    if length > self.max_bytes:
+                        body = json.dumps(
+                            {
+                                "error": {
+                                    "code": PayloadTooLargeError.code,
+                                    "message": f"request body of {length} bytes is larger than "
+                                    f"the {self.max_bytes} this server accepts",
+                                    "details": {"max_bytes": self.max_bytes},
+                                }
+                            }
+                        ).encode()
+                        await send(
+                            {
+                                "type": "http.response.start",
+                                "status": 413,
+                                "headers": [
+                                    (b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode()),
+                                    (b"connection", b"close"),
+                                ],
+                            }
+                        )
+                        await send({"type": "http.response.body", "body": body})
+                        return
+        await self.app(scope, receive, send)
+
+
+def build_context(settings: Settings) -> Context:
+    """Open the database (migrating it), the blob store and the job runner."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    if settings.migrate:
+        db.migrate()
+    store = BlobStore(settings.blob_dir)
+    store.sweep()
+    jobs = JobRunner(settings.workers)
+    ctx = Context(settings=settings, db=db, store=store, jobs=jobs)
+    jobs.bind(ctx)
+    return ctx
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The labeling server as an ASGI app.
+
+    Migrations are applied here; worker threads start with the app's lifespan (``workers``
+    of 0 leaves jobs queued until ``app.state.ctx.jobs.run_pending()``).
+    """
+    from panokit.server.routes import router
+
+    settings = settings or Settings()
+    ctx = build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx.jobs.start()
+        try:
+            yield
+        finally:
+            ctx.jobs.stop()
+            ctx.db.dispose()
+
+    app = FastAPI(
+        title="panokit labeling server",
+        version=__version__,
+        description="Datasets, samples, labels with revisions, review workflow, releases "
+        "and exports for panoptic segmentation.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.include_router(router, prefix=API_PREFIX)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024)
+    return app

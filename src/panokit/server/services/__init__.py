@@ -1,0 +1,1 @@
+"""Services: the server's logic; they raise panokit.errors and return wire models."""

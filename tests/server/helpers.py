@@ -1,0 +1,172 @@
+"""Test helpers: tiny images and labels, and a server with one user per role."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from panokit.api.convert import encode_ids_png, segments_json
+from panokit.core.label import PanopticImage, Segment
+from panokit.core.taxonomy import Category, Taxonomy
+
+ROLES = ("viewer", "labeler", "reviewer", "manager", "admin")
+PASSWORD = "correct horse battery"
+
+TAXONOMY = Taxonomy(
+    [
+        Category(1, "person", True, (220, 20, 60)),
+        Category(2, "car", True, (0, 0, 142)),
+        Category(7, "road", False, (128, 64, 128)),
+        Category(8, "sky", False, (70, 130, 180)),
+    ],
+    name="toy",
+)
+
+
+def png_image(width: int = 8, height: int = 6, seed: int = 0) -> bytes:
+    """A small random RGB PNG."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def toy_label(width: int = 8, height: int = 6, people: int = 1) -> PanopticImage:
+    """Sky on top, road below, ``people`` 1-pixel-wide person columns."""
+    ids: NDArray[np.uint32] = np.zeros((height, width), dtype=np.uint32)
+    ids[: height // 2] = 1
+    ids[height // 2 :] = 2
+    segments = {1: Segment(8), 2: Segment(7)}
+    for k in range(people):
+        ids[1:, k] = 3 + k
+        segments[3 + k] = Segment(1)
+    return PanopticImage(ids, segments, TAXONOMY)
+
+
+def label_files(label: PanopticImage) -> dict[str, Any]:
+    """Multipart files of a label save."""
+    return {
+        "png": ("label.png", encode_ids_png(label.ids), "image/png"),
+        "segments": ("segments.json", segments_json(label.segments).encode(), "application/json"),
+    }
+
+
+@dataclass
+class Server:
+    """An in-process server, its HTTP client and the tokens of its users."""
+
+    app: Any
+    http: Any
+    tokens: dict[str, str] = field(default_factory=dict)
+    dataset_id: int = 0
+
+    @property
+    def ctx(self) -> Any:
+        return self.app.state.ctx
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    def call(self, user: str | None, method: str, path: str, **kwargs: Any) -> Any:
+        headers = self.headers(user) if user else {}
+        return self.http.request(method, f"/api/v1{path}", headers=headers, **kwargs)
+
+    def upload(self, name: str, user: str = "manager", **kwargs: Any) -> dict[str, Any]:
+        width = kwargs.pop("width", 8)
+        height = kwargs.pop("height", 6)
+        data = kwargs.pop("data", None) or png_image(width, height, seed=len(name))
+        response = self.call(
+            user,
+            "POST",
+            f"/datasets/{self.dataset_id}/samples",
+            files={"file": (name, data, "image/png")},
+            data={"name": name, **kwargs},
+        )
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def save(self, user: str, sample_id: int, label: PanopticImage, base: int) -> Any:
+        return self.call(
+            user,
+            "PUT",
+            f"/samples/{sample_id}/label",
+            files=label_files(label),
+            data={"base_revision": str(base)},
+        )
+
+    def sdk(self, user: str) -> Any:
+        from panokit.sdk import Client
+
+        return Client("http://testserver", self.tokens[user], http=self.http)
+
+    def close(self) -> None:
+        self.http.close()
+        self.ctx.jobs.stop()
+        self.ctx.db.dispose()
+
+
+def make_server(tmp_path: Path, database_url: str | None, **options: Any) -> Server:
+    """A server with user 'root' (server admin), one user per role in dataset 'toy'
+    (named after the role), an external labeler 'outsider' and a non-member 'stranger'."""
+    from fastapi.testclient import TestClient
+
+    from panokit.api.schemas import DatasetCreate, MemberSet, Role, UserCreate
+    from panokit.server import Settings, create_app
+    from panokit.server.services import datasets, users
+    from panokit.server.services.common import Actor
+
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        workers=0,
+        fast_password_hashing=True,
+        superpixels=False,
+        **options,
+    )
+    app = create_app(settings)
+    ctx = app.state.ctx
+    server = Server(app=app, http=TestClient(app))
+    root = users.create_user(
+        ctx, UserCreate(username="root", password=PASSWORD, is_admin=True), None
+    )
+    server.tokens["root"] = str(users.issue_token(ctx, root.id, "test").token)
+    root_actor = Actor(root.id, "root", True)
+    ds = datasets.create_dataset(
+        ctx,
+        root_actor,
+        DatasetCreate(name="toy", categories=TAXONOMY.to_list(), void_id=0),
+    )
+    server.dataset_id = ds.id
+    for name in (*ROLES, "outsider", "stranger"):
+        user = users.create_user(ctx, UserCreate(username=name, password=PASSWORD), None)
+        server.tokens[name] = str(users.issue_token(ctx, user.id, "test").token)
+        if name in ROLES:
+            datasets.set_member(ctx, root_actor, ds.id, MemberSet(username=name, role=Role(name)))
+        elif name == "outsider":
+            datasets.set_member(
+                ctx, root_actor, ds.id, MemberSet(username=name, role=Role.labeler, external=True)
+            )
+    return server
+
+
+def error(response: Any) -> dict[str, Any]:
+    """The ``error`` object of an error response (checks the one body shape)."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    result: dict[str, Any] = body["error"]
+    return result
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data)
