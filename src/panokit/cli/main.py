@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "panokit.cli.datasets",
     "panokit.cli.evaluate",
     "panokit.cli.demo",
+    "panokit.cli.curation",
 )
 """Modules that contribute sub-commands, in help order."""
 

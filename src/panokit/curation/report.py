@@ -1,0 +1,291 @@
+"""Self-contained HTML reports with embedded PNG plots (matplotlib, Agg backend).
+
+matplotlib is imported lazily (the ``curation`` extra); the HTML holds everything inline
+(styles and base64 PNGs), so a report is one file that opens anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from panokit.curation.shift import ShiftReport
+from panokit.curation.stats import SIZE_BINS_PER_OCTAVE, DatasetStats
+from panokit.errors import require
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:.9em}td,th{padding:2px 8px;border-bottom:1px solid #eee}
+th{text-align:left;background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%;margin:.5em 0}.sw{display:inline-block;width:.9em;height:.9em;border:1px solid #888}
+"""
+
+
+def _pyplot() -> Any:
+    require("matplotlib", "curation", "plots in HTML reports")
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+class HtmlReport:
+    """A list of HTML blocks rendered into one self-contained page."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.blocks: list[str] = []
+
+    def heading(self, text: str) -> None:
+        """A section heading."""
+        self.blocks.append(f"<h2>{html.escape(text)}</h2>")
+
+    def paragraph(self, text: str) -> None:
+        """A paragraph of plain text."""
+        self.blocks.append(f"<p>{html.escape(text)}</p>")
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """A table; numbers are right-aligned, ``("swatch", (r, g, b))`` cells show a colour."""
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+        body = []
+        for row in rows:
+            cells = []
+            for cell in row:
+                if isinstance(cell, tuple) and len(cell) == 2 and cell[0] == "swatch":
+                    r, g, b = cell[1]
+                    cells.append(
+                        f'<td><span class="sw" style="background:rgb({r},{g},{b})"></span></td>'
+                    )
+                elif isinstance(cell, (int, float, np.integer, np.floating)):
+                    cells.append(f'<td class="n">{html.escape(_fmt(cell))}</td>')
+                else:
+                    cells.append(f"<td>{html.escape(str(cell))}</td>")
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        self.blocks.append(f"<table><tr>{head}</tr>{''.join(body)}</table>")
+
+    def figure(self, fig: Any, alt: str) -> None:
+        """Embed a matplotlib figure as a base64 PNG (the figure is closed)."""
+        plt = _pyplot()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        self.blocks.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
+
+    def render(self) -> str:
+        """The whole page."""
+        return (
+            "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+            f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style></head><body>"
+            f"<h1>{html.escape(self.title)}</h1>\n" + "\n".join(self.blocks) + "\n</body></html>\n"
+        )
+
+    def write(self, path: str | Path) -> Path:
+        """Write the page atomically."""
+        from panokit.io import atomic_write_bytes
+
+        out = Path(path)
+        atomic_write_bytes(out, self.render().encode("utf-8"))
+        return out
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return "-"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _rgb01(color: Sequence[int]) -> tuple[float, float, float]:
+    return (color[0] / 255, color[1] / 255, color[2] / 255)
+
+
+def _bar_chart(
+    names: Sequence[str], values: Sequence[float], colors: Sequence[Any], title: str, xlabel: str
+) -> Any:
+    plt = _pyplot()
+    height = max(2.0, 0.22 * len(names) + 1)
+    fig, ax = plt.subplots(figsize=(7, height))
+    y = np.arange(len(names))
+    ax.barh(y, values, color=colors, edgecolor="#444", linewidth=0.4)
+    ax.set_yticks(y, labels=list(names), fontsize=8)
+    ax.invert_yaxis()
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    return fig
+
+
+def stats_report(stats: DatasetStats, title: str = "Dataset statistics") -> HtmlReport:
+    """The HTML report of ``panokit stats --html``."""
+    plt = _pyplot()
+    report = HtmlReport(title)
+    unit = stats.unit or "elements"
+    data = stats.to_dict()
+    report.paragraph(
+        f"{stats.samples} samples ({stats.labeled} labeled), {stats.total_elements} {unit}; "
+        f"void {data['void_share']:.2%}; things {data['things']['share']:.2%} of labeled {unit} "
+        f"in {data['things']['segments']} instances, stuff {data['stuff']['share']:.2%}."
+    )
+    rows = stats.categories()
+    for things in (True, False):
+        part = [r for r in rows if r.isthing == things]
+        if not part:
+            continue
+        report.heading("Things" if things else "Stuff")
+        report.table(
+            ["", "id", "name", f"{unit} share", "sample freq.", "segments", "crowd", "median size"],
+            [
+                (
+                    ("swatch", stats.taxonomy[r.id].color),
+                    r.id,
+                    r.name,
+                    r.share,
+                    r.sample_frequency,
+                    r.segments,
+                    r.crowd_segments,
+                    r.median_size,
+                )
+                for r in part
+            ],
+        )
+        order = sorted(part, key=lambda r: -r.share)
+        colors = [_rgb01(stats.taxonomy[r.id].color) for r in order]
+        names = [r.name for r in order]
+        report.figure(
+            _bar_chart(names, [r.share for r in order], colors, f"{unit} share", "share"),
+            f"{unit} share",
+        )
+        report.figure(
+            _bar_chart(
+                names,
+                [r.sample_frequency for r in order],
+                colors,
+                "sample frequency",
+                "fraction of samples",
+            ),
+            "sample frequency",
+        )
+    thing_idx = np.flatnonzero(stats.isthing & (stats.segments > 0))
+    if thing_idx.size:
+        report.heading("Instance sizes")
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        centres = 2.0 ** ((np.arange(stats.size_hist.shape[1]) + 0.5) / SIZE_BINS_PER_OCTAVE)
+        for i in thing_idx[np.argsort(-stats.segments[thing_idx])][:8]:
+            cat = stats.taxonomy.categories[i]
+            ax.plot(centres, stats.size_hist[i], label=cat.name, color=_rgb01(cat.color))
+        ax.set_xscale("log")
+        ax.set_xlabel(f"instance size ({unit})")
+        ax.set_ylabel("instances")
+        ax.legend(fontsize=7)
+        report.figure(fig, "instance sizes")
+    present = np.flatnonzero(stats.sample_counts > 0)
+    if present.size > 1:
+        report.heading("Co-occurrence")
+        counts = stats.cooccurrence[np.ix_(present, present)].astype(np.float64)
+        diag = np.diag(counts).copy()
+        conditional = counts / np.maximum(diag[:, None], 1)
+        names = [stats.taxonomy.categories[i].name for i in present]
+        side = max(4.0, 0.25 * len(names) + 2)
+        fig, ax = plt.subplots(figsize=(side, side))
+        im = ax.imshow(conditional, cmap="viridis", vmin=0, vmax=1)
+        ax.set_xticks(range(len(names)), labels=names, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(names)), labels=names, fontsize=7)
+        ax.set_title("P(column present | row present)")
+        fig.colorbar(im, ax=ax, shrink=0.7)
+        report.figure(fig, "co-occurrence")
+    return report
+
+
+def shift_report(shift: ShiftReport, title: str = "Domain shift") -> HtmlReport:
+    """The HTML report of ``panokit shift --html``."""
+    plt = _pyplot()
+    report = HtmlReport(title)
+    a, b = shift.name_a, shift.name_b
+    report.paragraph(
+        f"A = {a} ({shift.stats_a.labeled} labeled samples), B = {b} "
+        f"({shift.stats_b.labeled} labeled samples)."
+    )
+    report.paragraph(
+        f"Jensen-Shannon divergence (base 2) of the category distributions: "
+        f"{_fmt(shift.category_jsd)} ({shift.stats_a.unit or 'elements'}), "
+        f"{_fmt(shift.frequency_jsd)} (sample frequency); of the thing instance sizes: "
+        f"{_fmt(shift.things_size_jsd)}."
+    )
+    if shift.missing_in_a or shift.missing_in_b:
+        report.heading("Categories on one side only")
+        report.table(
+            ["missing in", "categories"],
+            [
+                ("A", ", ".join(shift.missing_in_a) or "-"),
+                ("B", ", ".join(shift.missing_in_b) or "-"),
+            ],
+        )
+    report.heading("What differs most")
+    report.table(
+        ["rank", "kind", "name", "score", "detail"],
+        [(i + 1, it.kind, it.name, it.score, it.detail) for i, it in enumerate(shift.ranked[:40])],
+    )
+    sa, sb = shift.stats_a.shares(), shift.stats_b.shares()
+    keep = np.flatnonzero((sa > 0) | (sb > 0))
+    if keep.size:
+        report.heading("Category shares")
+        keep = keep[np.argsort(-(sa[keep] + sb[keep]))]
+        names = [shift.stats_a.taxonomy.categories[i].name for i in keep]
+        fig, ax = plt.subplots(figsize=(7, max(2.0, 0.25 * len(names) + 1)))
+        y = np.arange(len(names))
+        ax.barh(y - 0.2, sa[keep], height=0.4, label="A", color="#4c72b0")
+        ax.barh(y + 0.2, sb[keep], height=0.4, label="B", color="#dd8452")
+        ax.set_yticks(y, labels=names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("share")
+        ax.legend()
+        report.figure(fig, "category shares")
+        both = [i for i in keep if sa[i] > 0 and sb[i] > 0]
+        if both:
+            ratio = np.log2(sb[both] / sa[both])
+            fig, ax = plt.subplots(figsize=(7, max(2.0, 0.22 * len(both) + 1)))
+            y = np.arange(len(both))
+            ax.barh(y, ratio, color=np.where(ratio > 0, "#dd8452", "#4c72b0"))
+            ax.axvline(0, color="#444", linewidth=0.6)
+            ax.set_yticks(
+                y, labels=[shift.stats_a.taxonomy.categories[i].name for i in both], fontsize=8
+            )
+            ax.invert_yaxis()
+            ax.set_xlabel("log2(share B / share A)")
+            report.figure(fig, "share ratios")
+    if shift.size_jsd:
+        report.heading("Instance sizes (the most shifted things)")
+        top = sorted(shift.size_jsd, key=lambda n: -shift.size_jsd[n])[:4]
+        fig, axes = plt.subplots(1, len(top), figsize=(3.2 * len(top), 2.8), squeeze=False)
+        centres = 2.0 ** (
+            (np.arange(shift.stats_a.size_hist.shape[1]) + 0.5) / SIZE_BINS_PER_OCTAVE
+        )
+        for ax, name in zip(axes[0], top, strict=True):
+            i = shift.stats_a.taxonomy.ids.index(shift.stats_a.taxonomy.by_name(name).id)
+            for stats, label, color in (
+                (shift.stats_a, "A", "#4c72b0"),
+                (shift.stats_b, "B", "#dd8452"),
+            ):
+                row = stats.size_hist[i].astype(np.float64)
+                ax.plot(centres, row / max(row.sum(), 1), label=label, color=color)
+            ax.set_xscale("log")
+            ax.set_title(f"{name} (JSD {shift.size_jsd[name]:.2f})", fontsize=9)
+            ax.legend(fontsize=7)
+        report.figure(fig, "instance sizes")
+    if shift.image_jsd:
+        report.heading("Image statistics")
+        report.table(
+            ["statistic", "mean A", "mean B", "JSD"],
+            [(n, *shift.image_means[n], shift.image_jsd[n]) for n in shift.image_jsd],
+        )
+    return report

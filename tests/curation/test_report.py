@@ -1,0 +1,45 @@
+import base64
+import re
+
+import numpy as np
+
+from panokit.curation.report import HtmlReport, shift_report, stats_report
+from panokit.curation.shift import domain_shift
+from panokit.curation.stats import compute_stats
+from tests.curation._data import label_a, label_b, memory_dataset
+
+
+def embedded_pngs(page):
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+
+
+def test_html_report_escapes_and_embeds(tmp_path):
+    report = HtmlReport("a <b> report")
+    report.paragraph("1 < 2")
+    report.table(["x", "y"], [("swatch", (1, 2, 3)), (0.5, "z")][1:])
+    page = report.render()
+    assert "<title>a &lt;b&gt; report</title>" in page and "<p>1 &lt; 2</p>" in page
+    assert '<td class="n">0.5</td><td>z</td>' in page
+    out = report.write(tmp_path / "r.html")
+    assert out.read_text() == page
+
+
+def test_stats_report_is_self_contained_with_plots():
+    stats = compute_stats(memory_dataset([label_a(), label_b()]))
+    page = stats_report(stats).render()
+    pngs = embedded_pngs(page)
+    # shares + frequency for things and stuff, instance sizes, co-occurrence
+    assert len(pngs) == 6 and all(p.startswith(b"\x89PNG\r\n\x1a\n") for p in pngs)
+    assert "<h2>Things</h2>" in page and "<h2>Stuff</h2>" in page
+    assert "<td>person</td>" in page and "http" not in page.replace("http-equiv", "")
+
+
+def test_shift_report_lists_the_ranking():
+    dark = np.zeros((8, 8, 3), np.uint8)
+    rep = domain_shift(
+        memory_dataset([label_a()], media=[dark]), memory_dataset([label_b()], media=[dark + 50])
+    )
+    page = shift_report(rep).render()
+    assert "<h2>What differs most</h2>" in page
+    assert "<td>missing</td><td>sky</td>" in page
+    assert len(embedded_pngs(page)) >= 3
