@@ -1,0 +1,166 @@
+"""Raw LiDAR label files as segment values, shared by the point-cloud formats and the fast
+evaluation path (:mod:`panokit.eval.lidar`).
+
+A label loader of the ``semantic-kitti`` and ``nuscenes`` readers carries a
+:class:`RawScan` in the attribute :data:`RAW_ATTR`; evaluation reads such files directly.
+:func:`dense_codes` is the fast ``np.unique(..., return_inverse=True)`` the readers use.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from panokit.core.codecs import DIVISOR_1000, SPLIT_16
+from panokit.errors import FormatError, MissingFileError
+
+RAW_ATTR = "panokit_raw_scan"
+"""Name of the attribute of a label loader that describes its raw file."""
+
+RawKind = Literal["split16", "divisor1000-npz", "uint8-bin"]
+
+
+@dataclass(frozen=True)
+class RawScan:
+    """A label file whose values are segments: ``split16`` (SemanticKITTI uint32),
+    ``divisor1000-npz`` (nuScenes panoptic ``.npz`` key ``data``) or ``uint8-bin``
+    (nuScenes-lidarseg).  ``category_lut`` (optional) maps the file's category ids to the
+    label's; ``points_from`` is a file whose size gives the expected number of points
+    (a ``velodyne`` scan: 16 bytes per point, a label file: its own item size)."""
+
+    path: Path
+    kind: RawKind
+    category_lut: NDArray[np.int64] | None = None
+    points_from: Path | None = None
+    known: frozenset[int] | None = None
+    """Category ids (before ``category_lut``) the file may hold; others raise (None: any)."""
+
+    def expected_points(self) -> int | None:
+        """The number of points the file must hold, if known."""
+        if self.points_from is None:
+            return None
+        try:
+            size = os.stat(self.points_from).st_size
+        except FileNotFoundError:
+            raise MissingFileError(f"file not found: {self.points_from}") from None
+        if self.points_from.suffix == ".bin" and self.points_from.parent.name == "velodyne":
+            return size // 16
+        if self.points_from.suffix == ".label":
+            return size // 4
+        return None
+
+    def values(self) -> NDArray[Any]:
+        """The per-point values of the file (with the length checks of the readers)."""
+        try:
+            if self.kind == "split16":
+                data: NDArray[Any] = np.fromfile(self.path, dtype="<u4")
+            elif self.kind == "uint8-bin":
+                data = np.fromfile(self.path, dtype=np.uint8)
+            else:
+                data = read_panoptic_npz(self.path)
+        except FileNotFoundError:
+            raise MissingFileError(f"label file not found: {self.path}") from None
+        expected = self.expected_points()
+        if expected is not None and data.size != expected:
+            raise FormatError(
+                f"{self.path}: {data.size} labels but {self.points_from} has {expected} points"
+            )
+        return data
+
+    def categories(self, values: NDArray[Any]) -> NDArray[np.int64]:
+        """The category of each (distinct) value."""
+        if self.kind == "split16":
+            semantic: NDArray[Any] = SPLIT_16.decode(values)[0]
+        elif self.kind == "uint8-bin":
+            semantic = values
+        else:
+            semantic = DIVISOR_1000.decode(values)[0]
+        cats = semantic.astype(np.int64)
+        if self.known is not None:
+            unknown = sorted({int(c) for c in cats.tolist()} - self.known)
+            if unknown:
+                raise FormatError(
+                    f"{self.path}: category ids {unknown} are not in the dataset's taxonomy "
+                    f"(known: {sorted(self.known)[:40]})"
+                )
+        if self.category_lut is not None:
+            lut = self.category_lut
+            inside = cats < len(lut)
+            cats = np.where(inside, lut[np.where(inside, cats, 0)], -1)
+        return cats
+
+
+def _split_codes(v: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.intp]]:
+    """:func:`dense_codes` without run compression: count the 16-bit halves with bincount."""
+    if v.size < 4096 or v.dtype.itemsize > 4 or not np.issubdtype(v.dtype, np.unsignedinteger):
+        uniq, inverse = np.unique(v, return_inverse=True)
+        return uniq, inverse.ravel().astype(np.intp, copy=False)
+    v32 = v.astype(np.uint32, copy=False)
+    low, high = SPLIT_16.decode(v32)
+    high_present = np.flatnonzero(np.bincount(high, minlength=1))
+    high_table = np.zeros(int(high_present[-1]) + 1, dtype=np.intp)
+    high_table[high_present] = np.arange(high_present.size)
+    low_span = int(low.max()) + 1
+    if high_present.size * low_span > max(4 * v.size, 1 << 20):
+        uniq, inverse = np.unique(v32, return_inverse=True)
+        return uniq, inverse.ravel().astype(np.intp, copy=False)
+    key = high_table[high] * low_span + low
+    present = np.flatnonzero(np.bincount(key, minlength=1))
+    table = np.zeros(int(present[-1]) + 1, dtype=np.intp)
+    table[present] = np.arange(present.size)
+    uniq_values = (high_present[present // low_span].astype(np.uint32) << np.uint32(16)) | (
+        present % low_span
+    ).astype(np.uint32)
+    return uniq_values, table[key]
+
+
+def dense_codes(values: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.intp]]:
+    """Distinct values (sorted) and each value's index among them (like
+    ``np.unique(values, return_inverse=True)``, several times faster on scans).
+
+    Consecutive points mostly share a label, so the runs of equal values are coded once;
+    the run values are counted through their 16-bit halves with ``bincount``.
+    """
+    v = np.ravel(values)
+    n = v.size
+    if n < 4096:
+        return _split_codes(v)
+    change = np.empty(n, dtype=bool)
+    change[0] = True
+    np.not_equal(v[1:], v[:-1], out=change[1:])
+    starts = np.flatnonzero(change)
+    if starts.size * 2 > n:
+        return _split_codes(v)
+    uniq, run_codes = _split_codes(v[starts])
+    return uniq, np.repeat(run_codes, np.diff(starts, append=n))
+
+
+def read_panoptic_npz(path: Path) -> NDArray[np.uint16]:
+    """The ``data`` array of a Panoptic nuScenes ``.npz`` (uint16 = class * 1000 + instance)."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "data" not in archive.files:
+                raise FormatError(
+                    f"{path}: a panoptic .npz holds the key 'data', found {archive.files}"
+                )
+            data = archive["data"]
+    except FileNotFoundError:
+        raise MissingFileError(f"panoptic label file not found: {path}") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise FormatError(f"{path}: not a readable .npz file ({exc})") from None
+    if data.ndim != 1 or not np.issubdtype(data.dtype, np.integer):
+        raise FormatError(
+            f"{path}: 'data' must be a 1-D integer array, found {data.dtype} {data.shape}"
+        )
+    out: NDArray[np.uint16] = data.astype(np.uint16, copy=False)
+    return out
+
+
+__all__ = ["RAW_ATTR", "RawScan", "dense_codes", "read_panoptic_npz"]

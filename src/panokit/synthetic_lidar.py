@@ -1,0 +1,242 @@
+"""Deterministic synthetic LiDAR panoptic scans: ground truth and a perturbed prediction.
+
+Used by the tests and ``bench/lidar_pq.py``.  Every scan is a function of ``(seed, index)``.
+
+A scan is a list of regions laid out in scan order and interleaved over 64 "rings" (so a
+region is many runs of consecutive points, as in a real sweep).  Ground truth has stuff
+regions (some of raw ids the learning map folds together, e.g. road + lane-marking),
+ignored regions (unlabeled, outlier, other-structure, other-object), and things from 5 to
+4000 points (many below the 50-point minimum), some carrying a raw id and its moving-variant
+on one instance id.  The prediction is made from the ground truth with the errors a model
+makes: missed things (predicted as stuff or unlabeled), split things, merged things,
+re-classed things, spurious things on stuff (some below the minimum), stuff confusions,
+predictions on ignored points, and 3 % random point noise.  Predicted instance ids are
+random 16-bit values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from panokit.core.codecs import DIVISOR_1000, SPLIT_16
+
+KITTI_STUFF = (40, 60, 44, 48, 49, 50, 51, 70, 71, 72, 80, 81)
+KITTI_IGNORED = (0, 1, 52, 99)
+KITTI_THINGS = (10, 252, 11, 13, 15, 16, 18, 258, 20, 259, 30, 254, 31, 253, 32, 255, 256, 257)
+KITTI_CONFUSE = {10: 18, 252: 10, 30: 31, 254: 30, 31: 32, 18: 20, 11: 15, 13: 20, 15: 11}
+KITTI_STUFF_CONFUSE = {40: 44, 48: 40, 72: 70, 71: 80, 50: 51}
+
+NUSC_STUFF = (24, 25, 26, 27, 28, 30)
+NUSC_IGNORED = (0, 29, 31, 1, 5, 7, 8, 10, 11, 13, 19, 20)
+NUSC_THINGS = (2, 3, 4, 6, 9, 12, 14, 15, 16, 17, 18, 21, 22, 23)
+
+
+@dataclass(frozen=True)
+class _Region:
+    semantic: int
+    instance: int
+    size: int
+    thing: bool
+
+
+def _regions(
+    rng: np.random.Generator,
+    n_points: int,
+    stuff: tuple[int, ...],
+    ignored: tuple[int, ...],
+    things: tuple[int, ...],
+    max_instance: int,
+) -> list[_Region]:
+    regions: list[_Region] = []
+    used: set[tuple[int, int]] = set()
+    budget = n_points
+    n_things = int(rng.integers(15, 60))
+    for _ in range(n_things):
+        sem = int(rng.choice(things))
+        size = int(np.exp(rng.uniform(np.log(5), np.log(4000))))
+        inst = int(rng.integers(1, max_instance + 1))
+        while (sem, inst) in used:
+            inst = int(rng.integers(1, max_instance + 1))
+        used.add((sem, inst))
+        regions.append(_Region(sem, inst, size, True))
+        budget -= size
+    for sem in rng.choice(ignored, size=3, replace=False):
+        size = int(rng.integers(200, 3000))
+        regions.append(_Region(int(sem), 0, size, False))
+        budget -= size
+    shares = rng.dirichlet(np.ones(len(stuff)))
+    sizes = np.floor(shares * max(budget, len(stuff))).astype(int)
+    sizes[0] += max(budget, 0) - int(sizes.sum())
+    for sem, size in zip(stuff, sizes, strict=True):
+        if size > 0:
+            regions.append(_Region(int(sem), 0, int(size), False))
+    return regions
+
+
+def _layout(rng: np.random.Generator, regions: list[_Region], n_points: int) -> NDArray[np.intp]:
+    """Region index per point, regions cut into runs interleaved over 64 rings."""
+    sizes = np.array([r.size for r in regions], dtype=np.intp)
+    order = rng.permutation(len(regions))
+    per_point = np.repeat(order, sizes[order])[:n_points]
+    if per_point.size < n_points:  # pragma: no cover - budget always covers the scan
+        per_point = np.concatenate([per_point, np.full(n_points - per_point.size, order[-1])])
+    rings = 64
+    usable = (n_points // rings) * rings
+    head = per_point[:usable].reshape(-1, rings).T.ravel()
+    return np.concatenate([head, per_point[usable:]])
+
+
+def _kitti_prediction(
+    rng: np.random.Generator, regions: list[_Region], region_of: NDArray[np.intp]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    n = region_of.size
+    reg_sem = np.array([r.semantic for r in regions], dtype=np.int64)
+    pred_sem = reg_sem[region_of].copy()
+    pred_inst = np.zeros(n, dtype=np.int64)
+    thing_regions = [i for i, r in enumerate(regions) if r.thing]
+    for i in thing_regions:
+        where = np.flatnonzero(region_of == i)
+        fate = rng.random()
+        inst = int(rng.integers(1, 65536))
+        if fate < 0.12:  # missed: predicted as road or unlabeled
+            pred_sem[where] = 40 if rng.random() < 0.5 else 0
+            continue
+        if fate < 0.22:  # re-classed
+            pred_sem[where] = KITTI_CONFUSE.get(regions[i].semantic, 10)
+        pred_inst[where] = inst
+        if 0.22 <= fate < 0.34 and where.size > 1:  # split in two
+            cut = int(where.size * rng.uniform(0.3, 0.7))
+            pred_inst[where[cut:]] = (inst + 1) % 65536 or 1
+        elif 0.34 <= fate < 0.40:  # partly eaten by a neighbouring stuff class
+            pred_sem[where[: where.size // 3]] = 70
+            pred_inst[where[: where.size // 3]] = 0
+    # merge pairs of same-class things into one predicted instance
+    by_class: dict[int, list[int]] = {}
+    for i in thing_regions:
+        by_class.setdefault(regions[i].semantic, []).append(i)
+    for members in by_class.values():
+        if len(members) >= 2 and rng.random() < 0.5:
+            a, b = members[0], members[1]
+            target = pred_inst[region_of == a]
+            if target.size and target[0]:
+                pred_inst[region_of == b] = target[0]
+                pred_sem[region_of == b] = pred_sem[region_of == a][0]
+    # stuff confusions and spurious things on stuff
+    for i, r in enumerate(regions):
+        if r.thing:
+            continue
+        where = np.flatnonzero(region_of == i)
+        if r.semantic in KITTI_STUFF_CONFUSE and rng.random() < 0.5:
+            part = where[: int(where.size * rng.uniform(0.1, 0.7))]
+            pred_sem[part] = KITTI_STUFF_CONFUSE[r.semantic]
+        if where.size > 400 and rng.random() < 0.4:
+            size = int(np.exp(rng.uniform(np.log(5), np.log(400))))
+            start = int(rng.integers(0, where.size - size))
+            part = where[start : start + size]
+            pred_sem[part] = int(rng.choice(KITTI_THINGS))
+            pred_inst[part] = int(rng.integers(1, 65536))
+    noise = rng.random(n) < 0.03
+    pred_sem[noise] = rng.choice(KITTI_STUFF + KITTI_THINGS[:4], size=int(noise.sum()))
+    return pred_sem, pred_inst
+
+
+def kitti_scan(
+    seed: int, index: int, n_points: int = 120_000, big_instances: bool = False
+) -> tuple[NDArray[np.float32], NDArray[np.uint32], NDArray[np.uint32]]:
+    """Points (N, 4), ground-truth and predicted uint32 SemanticKITTI labels of one scan.
+
+    With ``big_instances`` ground-truth instance ids are drawn up to 65535 (beyond the
+    32767 that semantic-kitti-api can handle).
+    """
+    rng = np.random.default_rng([seed, index, 1])
+    max_instance = 65535 if big_instances else 300
+    regions = _regions(rng, n_points, KITTI_STUFF, KITTI_IGNORED, KITTI_THINGS, max_instance)
+    # one instance carries a raw id and its moving variant (two segments for the devkit)
+    for r in list(regions):
+        if r.semantic == 10 and r.thing:
+            regions.append(_Region(252, r.instance, max(5, r.size // 3), True))
+            break
+    region_of = _layout(rng, regions, n_points)
+    reg_sem = np.array([r.semantic for r in regions], dtype=np.int64)
+    reg_inst = np.array([r.instance for r in regions], dtype=np.int64)
+    gt = SPLIT_16.encode(reg_sem[region_of], reg_inst[region_of])
+    pred_sem, pred_inst = _kitti_prediction(rng, regions, region_of)
+    pred = SPLIT_16.encode(pred_sem, pred_inst)
+    points = rng.normal(size=(n_points, 4)).astype(np.float32)
+    return points, gt, pred
+
+
+def write_kitti_tree(
+    root: Path,
+    n_scans: int,
+    seed: int = 0,
+    n_points: int = 120_000,
+    sequence: str = "08",
+    big_instances: bool = False,
+    scans: bool = True,
+) -> None:
+    """Write ``root/sequences/<sequence>/{velodyne, labels, predictions}`` with ``n_scans``
+    synthetic scans (GT and predictions in one tree, as semantic-kitti-api accepts)."""
+    seq = Path(root) / "sequences" / sequence
+    for sub in ("velodyne", "labels", "predictions"):
+        (seq / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n_scans):
+        points, gt, pred = kitti_scan(seed, i, n_points, big_instances)
+        if scans:
+            points.astype("<f4").tofile(seq / "velodyne" / f"{i:06d}.bin")
+        gt.astype("<u4").tofile(seq / "labels" / f"{i:06d}.label")
+        pred.astype("<u4").tofile(seq / "predictions" / f"{i:06d}.label")
+
+
+def nuscenes_scan(
+    seed: int, index: int, n_points: int = 34_000
+) -> tuple[NDArray[np.float32], NDArray[np.uint16], NDArray[np.uint16]]:
+    """Points (N, 5), ground-truth (general class * 1000 + instance) and predicted
+    (challenge class * 1000 + instance) uint16 Panoptic nuScenes labels of one scan."""
+    from panokit.formats.data.nuscenes import GENERAL_TO_CHALLENGE
+
+    rng = np.random.default_rng([seed, index, 2])
+    regions = _regions(rng, n_points, NUSC_STUFF, NUSC_IGNORED, NUSC_THINGS, 999)
+    region_of = _layout(rng, regions, n_points)
+    reg_sem = np.array([r.semantic for r in regions], dtype=np.int64)
+    reg_inst = np.array([r.instance for r in regions], dtype=np.int64)
+    gt = DIVISOR_1000.encode(reg_sem[region_of], reg_inst[region_of]).astype(np.uint16)
+    to_challenge = np.array([GENERAL_TO_CHALLENGE[g] for g in range(32)], dtype=np.int64)
+    pred_sem = to_challenge[reg_sem[region_of]]
+    pred_inst = np.zeros(n_points, dtype=np.int64)
+    for i, r in enumerate(regions):
+        if not r.thing:
+            continue
+        where = np.flatnonzero(region_of == i)
+        fate = rng.random()
+        if fate < 0.12:
+            pred_sem[where] = 11
+            continue
+        if fate < 0.22:
+            pred_sem[where] = int(rng.integers(1, 11))
+        inst = int(rng.integers(1, 1000))
+        pred_inst[where] = inst
+        if 0.22 <= fate < 0.34 and where.size > 1:
+            pred_inst[where[where.size // 2 :]] = inst % 999 + 1
+    thing_pred = pred_sem <= 10
+    pred_inst[~thing_pred] = 0
+    for i, r in enumerate(regions):
+        where = np.flatnonzero(region_of == i)
+        if not r.thing and where.size > 400 and rng.random() < 0.4:
+            size = int(np.exp(rng.uniform(np.log(5), np.log(300))))
+            part = where[:size]
+            pred_sem[part] = int(rng.integers(1, 11))
+            pred_inst[part] = int(rng.integers(1, 1000))
+    noise = rng.random(n_points) < 0.03
+    pred_sem[noise] = rng.integers(11, 17, size=int(noise.sum()))
+    pred_inst[noise] = 0
+    pred = DIVISOR_1000.encode(pred_sem, pred_inst).astype(np.uint16)
+    points = rng.normal(size=(n_points, 5)).astype(np.float32)
+    return points, gt, pred
+
+
+__all__ = ["kitti_scan", "nuscenes_scan", "write_kitti_tree"]
