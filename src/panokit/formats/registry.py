@@ -82,7 +82,6 @@ FORMATS: dict[str, FormatSpec] = {
             "pointcloud",
             "panokit.formats.semantic_kitti",
             "SemanticKITTI sequences/NN/{velodyne,labels} with uint32 labels",
-            implemented=False,
         ),
         FormatSpec(
             "nuscenes",
