@@ -206,6 +206,10 @@ def evaluate(
     if proto.label_map is None:
         task = coco_task(gt, pred, pairs, taxonomy)
     if task is None:
+        from panokit.eval.lidar import lidar_task
+
+        task = lidar_task(gt, pred, pairs)
+    if task is None:
         task = DatasetTask(gt, pred, pairs)
     accumulator = PQAccumulator(taxonomy, proto)
     if workers <= 0:
