@@ -69,7 +69,6 @@ FORMATS: dict[str, FormatSpec] = {
             "image",
             "panokit.formats.mapillary_vistas",
             "Mapillary Vistas v1.2 / v2.0 panoptic PNG + JSON, instances and labels PNGs",
-            implemented=False,
         ),
         FormatSpec(
             "pastis",
