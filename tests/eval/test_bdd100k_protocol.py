@@ -228,3 +228,19 @@ def test_empty_prediction_and_shape_mismatch():
     assert (r.all.n, r.all.tp, r.all.fn, r.all.pq) == (2, 0, 2, 0.0)
     with pytest.raises(EvaluationError, match=r"img: ground truth has shape \(1, 2\)"):
         BddPQAccumulator(TAX).update(gt, _label([[0]], {}), where="img")
+
+
+def test_evaluate_bitmask_folders_end_to_end(tmp_path):
+    from PIL import Image
+
+    import panokit
+
+    for i, (g, p) in enumerate(synth_set()):
+        for side, rgba in (("gt", g), ("pred", p)):
+            (tmp_path / side).mkdir(exist_ok=True)
+            Image.fromarray(rgba).save(tmp_path / side / f"{i:03d}.png")
+    gt, pred = bdd100k.read_pair(tmp_path / "gt", tmp_path / "pred")
+    result = panokit.evaluate(gt, pred, protocol="bdd100k")
+    assert result.protocol == "bdd100k" and result.all.n == TOOLKIT["overall"]["N"]
+    assert result.all.pq * 100 == pytest.approx(TOOLKIT["overall"]["PQ"], abs=1e-9)
+    assert result.things.rq * 100 == pytest.approx(TOOLKIT["thing"]["RQ"], abs=1e-9)

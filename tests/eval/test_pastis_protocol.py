@@ -138,3 +138,25 @@ def test_labels_shape_mismatch_is_named():
     seg = PanopticImage(np.array([[1, 1], [1, 2]], np.uint32), {1: Segment(3), 2: Segment(0)}, TAX)
     acc.update(seg, seg)
     assert (acc.result().by_id(3).tp, acc.result().by_id(3).pq) == (1, 1.0)
+
+
+def test_evaluate_pastis_folders_end_to_end(tmp_path):
+    import panokit
+    from panokit.core import Sample
+    from panokit.dataset import PanopticDataset
+
+    patches = synth_set()
+    for side in ("gt", "pred"):
+        labels = []
+        for ip, sp, it, st in patches:
+            inst, sem = (it, st) if side == "gt" else (ip, sp)
+            labels.append(pastis.label_from_arrays(sem, inst))
+        samples = [
+            Sample(str(100 + i), label_loader=lambda lab=lab: lab) for i, lab in enumerate(labels)
+        ]
+        panokit.write(PanopticDataset(samples, TAX), tmp_path / side, format="pastis")
+    gt, pred = pastis.read_pair(tmp_path / "gt", tmp_path / "pred")
+    result = panokit.evaluate(gt, pred, protocol="pastis")
+    assert result.protocol == "pastis"
+    assert [(r.tp, r.fp, r.fn) for r in result.per_class[:5]] == [t[:3] for t in METER_TABLE]
+    assert result.all.pq == pytest.approx(METER_VALUE[2], rel=1e-6)

@@ -49,7 +49,7 @@ class BddPQAccumulator:
 
     def __init__(self, taxonomy: Taxonomy | None = None, protocol: Any = NAME) -> None:
         self.taxonomy = taxonomy or _default_taxonomy()
-        self.protocol_name = NAME
+        self.protocol = protocol
         self.classes: tuple[Category, ...] = tuple(
             c for c in self.taxonomy if c.id != self.taxonomy.void_id
         )
@@ -90,15 +90,23 @@ class BddPQAccumulator:
 
     def copy(self) -> BddPQAccumulator:
         """An independent copy."""
-        out = BddPQAccumulator(self.taxonomy)
+        out = BddPQAccumulator(self.taxonomy, self.protocol)
         out.iou = self.iou.copy()
         out.tp, out.fp, out.fn = self.tp.copy(), self.fp.copy(), self.fn.copy()
         out.images = self.images
         return out
 
     # -------------------------------------------------------------------- update
-    def update(self, gt: PanopticLabel, pred: PanopticLabel, where: str = "") -> None:
+    def update(
+        self,
+        gt: PanopticLabel,
+        pred: PanopticLabel,
+        where: str = "",
+        gt_where: str = "",
+        pred_where: str = "",
+    ) -> None:
         """Add one image pair."""
+        where = where or gt_where
         head = f"{where}: " if where else ""
         if gt.ids.shape != pred.ids.shape:
             raise EvaluationError(

@@ -178,6 +178,18 @@ def run_task(
     return accumulator
 
 
+def make_accumulator(taxonomy: Taxonomy, protocol: Protocol) -> PQAccumulator:
+    """A :class:`PQAccumulator`, or the protocol's own accumulator class when it names one."""
+    if not protocol.accumulator:
+        return PQAccumulator(taxonomy, protocol)
+    import importlib
+
+    module_name, _, class_name = protocol.accumulator.partition(":")
+    factory = getattr(importlib.import_module(module_name), class_name)
+    accumulator: PQAccumulator = factory(taxonomy, protocol)
+    return accumulator
+
+
 def evaluate(
     gt: PanopticDataset,
     pred: PanopticDataset,
@@ -203,7 +215,9 @@ def evaluate(
         raise EvaluationError("neither the ground truth nor the prediction has categories")
     pairs, warnings = pair_samples(gt, pred, strict=strict)
     task: Task | None = None
-    if proto.label_map is None:
+    if proto.accumulator:
+        task = DatasetTask(gt, pred, pairs)
+    elif proto.label_map is None:
         task = coco_task(gt, pred, pairs, taxonomy)
     if task is None:
         from panokit.eval.lidar import lidar_task
@@ -211,7 +225,7 @@ def evaluate(
         task = lidar_task(gt, pred, pairs)
     if task is None:
         task = DatasetTask(gt, pred, pairs)
-    accumulator = PQAccumulator(taxonomy, proto)
+    accumulator = make_accumulator(taxonomy, proto)
     if workers <= 0:
         workers = default_workers()
     run_task(task, accumulator, workers=workers, progress=progress)

@@ -129,6 +129,7 @@ class PastisPQAccumulator:
 
     def __init__(self, taxonomy: Taxonomy | None = None, protocol: Any = NAME) -> None:
         self.taxonomy = taxonomy or _default_taxonomy()
+        self.protocol = protocol
         self.classes: tuple[Category, ...] = tuple(
             c for c in self.taxonomy.evaluated if c.id != self.taxonomy.void_id
         )
@@ -163,17 +164,25 @@ class PastisPQAccumulator:
 
     def copy(self) -> PastisPQAccumulator:
         """An independent copy."""
-        out = PastisPQAccumulator(self.taxonomy)
+        out = PastisPQAccumulator(self.taxonomy, self.protocol)
         out.counts = self.counts.copy()
         out.iou = self.iou.copy()
         out.images = self.images
         return out
 
-    def update(self, gt: PanopticLabel, pred: PanopticLabel, where: str = "") -> None:
+    def update(
+        self,
+        gt: PanopticLabel,
+        pred: PanopticLabel,
+        where: str = "",
+        gt_where: str = "",
+        pred_where: str = "",
+    ) -> None:
         """Add one patch (labels with PASTIS class ids)."""
         from panokit.formats.pastis import arrays_from_label
 
         if gt.ids.shape != pred.ids.shape:
+            where = where or gt_where
             head = f"{where}: " if where else ""
             raise EvaluationError(
                 f"{head}ground truth has shape {gt.ids.shape} but the prediction {pred.ids.shape}"

@@ -71,6 +71,9 @@ class Protocol:
     """Maps segment category ids (raw dataset ids) to the evaluated taxonomy's ids."""
     ignore_ids: tuple[int, ...] = ()
     """Evaluated-taxonomy ids to ignore (besides void and ``ignore_in_eval`` categories)."""
+    accumulator: str = ""
+    """``module:Class`` of an accumulator replacing :class:`PQAccumulator` for protocols with
+    their own matching (``bdd100k``, ``pastis``); same ``update`` / ``+`` / ``result()``."""
 
 
 COCO = Protocol(

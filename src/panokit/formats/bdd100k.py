@@ -34,10 +34,19 @@ from panokit.core.sample import Sample
 from panokit.core.taxonomy import Taxonomy
 from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError, TaxonomyError, require
+from panokit.eval.protocols import Protocol
 from panokit.formats.data.taxonomies import load_taxonomy
 
 NAME = "bdd100k"
 DEFAULT_PROTOCOL = "bdd100k"
+PROTOCOLS = (
+    Protocol(
+        "bdd100k",
+        "BDD100K toolkit pan_seg: argmax matching, first 100 predictions, crowd/ignore bits, "
+        "no void correction",
+        accumulator="panokit.eval.bdd100k:BddPQAccumulator",
+    ),
+)
 STUFF_NUM = 30
 """Categories 1-30 are stuff, 31-40 things; a thing's annotation id starts at 31."""
 IMAGE_SIZE = (720, 1280)

@@ -36,10 +36,18 @@ from panokit.core.sample import Sample
 from panokit.core.taxonomy import Taxonomy
 from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError
+from panokit.eval.protocols import Protocol
 from panokit.formats.data.taxonomies import load_taxonomy
 
 NAME = "pastis"
 DEFAULT_PROTOCOL = "pastis"
+PROTOCOLS = (
+    Protocol(
+        "pastis",
+        "PASTIS PanopticMeter: crop classes 1-18, predictions on void parcels dropped",
+        accumulator="panokit.eval.pastis:PastisPQAccumulator",
+    ),
+)
 BACKGROUND = 0
 VOID_CLASS = 19
 SATELLITES = ("S2", "S1A", "S1D")
