@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the server extra is not installed")
 pytest.importorskip("sqlalchemy", reason="the server extra is not installed")
 
-from tests.server.helpers import Server, make_server
+from tests.server.helpers import Server, build_server, reset_server
 
 ENV = "PANOKIT_TEST_DATABASE_URL"
 
@@ -67,18 +67,6 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
-def _truncate(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    from panokit.server.models import Base
-
-    engine = create_engine(url)
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
     """The database backend of a test."""
@@ -91,24 +79,31 @@ def server_options() -> dict[str, Any]:
     return {}
 
 
+@pytest.fixture(scope="session")
+def _servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
+    built: dict[str, Server] = {}
+    yield built
+    for srv in built.values():
+        srv.close()
+
+
 @pytest.fixture
 def server(
     backend: str,
-    tmp_path: Path,
     request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
     sqlite_template: Path,
     server_options: dict[str, Any],
-) -> Iterator[Server]:
-    """A fresh in-process server with an admin and one user per dataset role."""
-    options: dict[str, Any] = dict(server_options)
-    if backend == "sqlite":
-        shutil.copy(sqlite_template, tmp_path / "panokit.db")
-        url = None
-    else:
-        url = request.getfixturevalue("postgres_url")
-        _truncate(url)
-    srv = make_server(tmp_path, url, **options)
-    try:
-        yield srv
-    finally:
-        srv.close()
+    _servers: dict[str, Server],
+) -> Server:
+    """An in-process server (one app per backend, emptied before each test) with an admin
+    and one user per dataset role."""
+    if backend not in _servers:
+        folder = tmp_path_factory.mktemp(f"server-{backend}")
+        if backend == "sqlite":
+            shutil.copy(sqlite_template, folder / "panokit.db")
+            url = None
+        else:
+            url = request.getfixturevalue("postgres_url")
+        _servers[backend] = build_server(folder, url)
+    return reset_server(_servers[backend], **server_options)

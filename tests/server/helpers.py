@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,7 @@ class Server:
     http: Any
     tokens: dict[str, str] = field(default_factory=dict)
     dataset_id: int = 0
+    defaults: Any = None
 
     @property
     def ctx(self) -> Any:
@@ -83,7 +86,7 @@ class Server:
     def upload(self, name: str, user: str = "manager", **kwargs: Any) -> dict[str, Any]:
         width = kwargs.pop("width", 8)
         height = kwargs.pop("height", 6)
-        data = kwargs.pop("data", None) or png_image(width, height, seed=len(name))
+        data = kwargs.pop("data", None) or png_image(width, height, seed=zlib.crc32(name.encode()))
         response = self.call(
             user,
             "POST",
@@ -115,27 +118,55 @@ class Server:
         self.ctx.db.dispose()
 
 
-def make_server(tmp_path: Path, database_url: str | None, **options: Any) -> Server:
-    """A server with user 'root' (server admin), one user per role in dataset 'toy'
-    (named after the role), an external labeler 'outsider' and a non-member 'stranger'."""
+def build_server(data_dir: Path, database_url: str | None) -> Server:
+    """An app (built once per backend: FastAPI prepares its routes on the first request,
+    which takes about half a second) and its HTTP client; no users yet."""
     from fastapi.testclient import TestClient
 
-    from panokit.api.schemas import DatasetCreate, MemberSet, Role, UserCreate
     from panokit.server import Settings, create_app
-    from panokit.server.services import datasets, users
-    from panokit.server.services.common import Actor
 
     settings = Settings(
-        data_dir=tmp_path,
+        data_dir=data_dir,
         database_url=database_url,
         workers=0,
         fast_password_hashing=True,
         superpixels=False,
-        **options,
     )
     app = create_app(settings)
-    ctx = app.state.ctx
     server = Server(app=app, http=TestClient(app))
+    server.defaults = dataclasses.replace(settings)
+    return server
+
+
+def reset_server(server: Server, **options: Any) -> Server:
+    """Empty the database and the blob store, apply settings, and add the users:
+    'root' (server admin), one user per dataset role in dataset 'toy' (named after the
+    role), an external labeler 'outsider' and a non-member 'stranger'."""
+    import shutil
+
+    from sqlalchemy import delete, text
+
+    from panokit.api.schemas import DatasetCreate, MemberSet, Role, UserCreate
+    from panokit.server.models import Base
+    from panokit.server.services import datasets, users
+    from panokit.server.services.common import Actor
+
+    ctx = server.ctx
+    with ctx.db.write() as session:
+        if ctx.db.is_postgres:
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                session.execute(delete(table))
+    shutil.rmtree(ctx.store.root, ignore_errors=True)
+    ctx.store.tmp.mkdir(parents=True, exist_ok=True)
+    ctx.jobs.run_pending()
+    for name in ("max_upload_bytes", "max_image_pixels", "superpixels", "page_size_max"):
+        setattr(ctx.settings, name, options.pop(name, getattr(server.defaults, name)))
+    if options:
+        raise TypeError(f"unknown server options {sorted(options)}")
+    server.tokens.clear()
     root = users.create_user(
         ctx, UserCreate(username="root", password=PASSWORD, is_admin=True), None
     )
@@ -157,6 +188,11 @@ def make_server(tmp_path: Path, database_url: str | None, **options: Any) -> Ser
                 ctx, root_actor, ds.id, MemberSet(username=name, role=Role.labeler, external=True)
             )
     return server
+
+
+def make_server(tmp_path: Path, database_url: str | None, **options: Any) -> Server:
+    """A fresh app with users (see :func:`reset_server`)."""
+    return reset_server(build_server(tmp_path, database_url), **options)
 
 
 def error(response: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from panokit.errors import (
     InvalidRequestError,
     NotFoundError,
     PayloadTooLargeError,
+    ServiceError,
 )
 from panokit.server.models import Job, SampleRow, User
 from panokit.server.services.common import (
@@ -77,6 +78,8 @@ def check_image(data: bytes, max_pixels: int, name: str) -> ImageInfo:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 image.load()
+    except ServiceError:
+        raise
     except UnidentifiedImageError:
         raise InvalidRequestError(f"upload {name!r} is not an image Pillow can read") from None
     except Image.DecompressionBombError as exc:
