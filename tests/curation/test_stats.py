@@ -162,3 +162,20 @@ def test_jensen_shannon_known_values():
     assert jensen_shannon(p, q) == pytest.approx(jensenshannon(p, q, base=2) ** 2, abs=1e-12)
     with pytest.raises(ValueError, match="positive sum"):
         jensen_shannon([0, 0], [1, 0])
+
+
+def test_coco_fast_path_equals_the_generic_path(tmp_path):
+    import panokit
+    from panokit.curation.stats import _coco_png_label
+
+    labels = [label_a(), label_b(), label_a(car_id=7)]
+    panokit.write(memory_dataset(labels), tmp_path / "coco", format="coco-panoptic")
+    ds = panokit.read(tmp_path / "coco")
+    assert _coco_png_label(ds[0].label_loader) is not None
+    generic = ds.map_labels(lambda lab: lab)
+    assert _coco_png_label(generic[0].label_loader) is None
+    fast = compute_stats(ds).to_dict()
+    assert fast == compute_stats(generic).to_dict()
+    in_memory = compute_stats(memory_dataset(labels)).to_dict()
+    assert in_memory.pop("taxonomy") == "tiny" and fast.pop("taxonomy") == "panoptic"
+    assert fast == in_memory

@@ -175,6 +175,10 @@ def sample_media_features(
     """Image statistics of a sample's media (or scan statistics of a point cloud label);
     None when the sample has no media to read."""
     if isinstance(label, PanopticPointCloud):
+        if label.points is None and sample.media_loader is not None:
+            points = np.asarray(sample.load_media())
+            if points.ndim == 2 and points.shape[0] == label.ids.shape[0]:
+                label = PanopticPointCloud(label.ids, label.segments, label.taxonomy, points)
         return scan_features(label)
     if sample.media_loader is None:
         return None

@@ -14,14 +14,15 @@ exactly), and everything else is computed on the short segment table.  Accumulat
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from panokit.core.label import PanopticLabel, PanopticPointCloud
+from panokit.core.label import PanopticLabel, PanopticPointCloud, Segment
 from panokit.core.taxonomy import LabelMap, Taxonomy
 from panokit.dataset import PanopticDataset
 from panokit.errors import PanokitError, TaxonomyError
@@ -174,24 +175,34 @@ class DatasetStats:
     def update(self, label: PanopticLabel, where: str = "label") -> None:
         """Add one label (one pass over its ids)."""
         unit = "points" if isinstance(label, PanopticPointCloud) else "pixels"
+        self.update_arrays(label.ids, label.segments, unit=unit, where=where)
+
+    def update_arrays(
+        self,
+        ids: NDArray[Any],
+        segments: Mapping[int, Segment],
+        unit: str = "pixels",
+        where: str = "label",
+    ) -> None:
+        """Add one label given as its ids array and segment table."""
         if not self.unit:
             self.unit = unit
         self.samples += 1
         self.labeled += 1
-        n = int(label.ids.size)
+        n = int(ids.size)
         self.total_elements += n
-        seg_ids = np.array(sorted(label.segments), dtype=np.int64)
+        seg_ids = np.array(sorted(segments), dtype=np.int64)
         if seg_ids.size == 0:
             self.void_elements += n
             return
-        areas, void = segment_areas(label.ids, seg_ids)
+        areas, void = segment_areas(ids, seg_ids)
         self.void_elements += void
         listed = int(areas.sum())
         self.unlisted_elements += n - void - listed
         index = np.empty(len(seg_ids), dtype=np.int64)
         crowd = np.zeros(len(seg_ids), dtype=bool)
         for i, seg_id in enumerate(seg_ids.tolist()):
-            seg = label.segments[seg_id]
+            seg = segments[seg_id]
             index[i] = self._index_of(seg.category_id, f"{where}, segment {seg_id}")
             crowd[i] = seg.iscrowd
         present = areas > 0
@@ -385,7 +396,12 @@ def compute_stats(
     stats = DatasetStats(taxonomy or dataset.taxonomy, label_map)
     for sample in dataset:
         if sample.has_label:
-            stats.update(sample.load_label(), where=f"sample {sample.key!r}")
+            where = f"sample {sample.key!r}"
+            fast = _coco_png_label(sample.label_loader)
+            if fast is not None:
+                stats.update_arrays(*fast, unit="pixels", where=where)
+            else:
+                stats.update(sample.load_label(), where=where)
         else:
             stats.add_unlabeled()
         if progress is not None:
@@ -395,6 +411,39 @@ def compute_stats(
             f"dataset {_describe(dataset)} has {len(dataset)} samples but none has a label"
         )
     return stats
+
+
+def _coco_png_label(loader: Any) -> tuple[NDArray[np.uint32], Mapping[int, Segment]] | None:
+    """The fast path for labels straight from the COCO panoptic reader: decode the PNG
+    into ids through Pillow's RGBX packing (one copy instead of the generic RGB24 decode)
+    and take the segment table the reader attached.  None when ``loader`` is anything else
+    (mapped labels, other formats), so the generic path is taken."""
+    if getattr(loader, "__module__", None) != "panokit.formats.coco_panoptic":
+        return None
+    code = getattr(loader, "__code__", None)
+    cells = getattr(loader, "__closure__", None)
+    if code is None or cells is None:
+        return None
+    env = dict(zip(code.co_freevars, (c.cell_contents for c in cells), strict=True))
+    png_path, segments = env.get("png_path"), env.get("segments")
+    if not isinstance(png_path, Path) or not isinstance(segments, dict):
+        return None
+    from PIL import Image
+
+    from panokit.errors import FormatError, MissingFileError
+
+    try:
+        with Image.open(png_path) as image:
+            if image.mode != "RGB":
+                image = image.convert("RGB")
+            packed = image.tobytes("raw", "RGBX")
+            width, height = image.size
+    except FileNotFoundError:
+        raise MissingFileError(f"panoptic PNG not found: {png_path}") from None
+    except OSError as exc:
+        raise FormatError(f"{png_path}: cannot decode PNG ({exc})") from None
+    ids = np.frombuffer(packed, dtype="<u4").reshape(height, width) & np.uint32(0xFFFFFF)
+    return ids, segments
 
 
 def require_samples(dataset: PanopticDataset) -> None:
