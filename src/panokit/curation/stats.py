@@ -433,11 +433,10 @@ def _coco_png_label(loader: Any) -> tuple[NDArray[np.uint32], Mapping[int, Segme
     from panokit.errors import FormatError, MissingFileError
 
     try:
-        with Image.open(png_path) as image:
-            if image.mode != "RGB":
-                image = image.convert("RGB")
-            packed = image.tobytes("raw", "RGBX")
-            width, height = image.size
+        with Image.open(png_path) as opened:
+            rgb = opened if opened.mode == "RGB" else opened.convert("RGB")
+            packed = rgb.tobytes("raw", "RGBX")
+            width, height = rgb.size
     except FileNotFoundError:
         raise MissingFileError(f"panoptic PNG not found: {png_path}") from None
     except OSError as exc:
