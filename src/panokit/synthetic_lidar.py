@@ -163,8 +163,15 @@ def kitti_scan(
     region_of = _layout(rng, regions, n_points)
     reg_sem = np.array([r.semantic for r in regions], dtype=np.int64)
     reg_inst = np.array([r.instance for r in regions], dtype=np.int64)
-    gt = SPLIT_16.encode(reg_sem[region_of], reg_inst[region_of])
+    gt_inst = reg_inst[region_of]
+    if index % 5 == 2:  # off-spec but seen: part of a stuff region carries an instance id
+        veg = np.flatnonzero(reg_sem[region_of] == 70)
+        gt_inst[veg[: veg.size // 2]] = 9
+    gt = SPLIT_16.encode(reg_sem[region_of], gt_inst)
     pred_sem, pred_inst = _kitti_prediction(rng, regions, region_of)
+    if index % 3 == 1:  # a model that numbers stuff too
+        stuff = np.isin(pred_sem, KITTI_STUFF)
+        pred_inst[stuff & (rng.random(n_points) < 0.2)] = 7
     pred = SPLIT_16.encode(pred_sem, pred_inst)
     points = rng.normal(size=(n_points, 4)).astype(np.float32)
     return points, gt, pred

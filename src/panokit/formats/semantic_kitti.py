@@ -49,15 +49,8 @@ _POINT_BYTES = 16
 # ----------------------------------------------------------------------------- files
 def read_scan(bin_path: Path) -> NDArray[np.float32]:
     """A ``velodyne/*.bin`` scan as (N, 4) float32 (x, y, z, remission)."""
-    try:
-        data = np.fromfile(bin_path, dtype="<f4")
-    except FileNotFoundError:
-        raise MissingFileError(f"SemanticKITTI scan not found: {bin_path}") from None
-    if data.size % 4:
-        raise FormatError(
-            f"{bin_path}: truncated scan: {data.size * 4} bytes is not a multiple of 16 "
-            "(4 float32 per point: x, y, z, remission)"
-        )
+    scan_point_count(bin_path)  # missing / truncated files raise with the byte count
+    data = np.fromfile(bin_path, dtype="<f4")
     return data.reshape(-1, 4)
 
 

@@ -1,0 +1,191 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import panokit
+from panokit.core.codecs import SPLIT_16
+from panokit.errors import FormatError, MissingFileError, OutputExistsError
+from panokit.formats import semantic_kitti as sk
+from panokit.formats.data.semantic_kitti import DEFAULT_CONFIG, load_config
+from panokit.formats.registry import detect_format
+from panokit.synthetic_lidar import kitti_scan, write_kitti_tree
+
+
+def _tree(root: Path, n: int = 3, points: int = 3000, **kw) -> Path:
+    write_kitti_tree(root, n, seed=5, n_points=points, **kw)
+    return root
+
+
+def test_official_tables():
+    learning = DEFAULT_CONFIG.learning_taxonomy
+    assert learning.ids == list(range(1, 20))
+    assert [c.name for c in learning.things] == [
+        "car",
+        "bicycle",
+        "motorcycle",
+        "truck",
+        "other-vehicle",
+        "person",
+        "bicyclist",
+        "motorcyclist",
+    ]
+    raw = DEFAULT_CONFIG.raw_taxonomy
+    assert len(raw) == 33  # 34 labels without unlabeled (void)
+    assert raw[252].name == "moving-car" and raw[252].isthing and raw[252].train_id == 1
+    assert raw[52].ignore_in_eval and not raw[52].isthing
+    assert raw[10].color == (100, 150, 245)  # the yaml colour is BGR (245, 150, 100)
+    assert DEFAULT_CONFIG.sequences("valid") == [8]
+    assert DEFAULT_CONFIG.learning_label_map.apply(np.array([0, 1, 60, 257, 99, 300])).tolist() == [
+        0,
+        0,
+        9,
+        5,
+        0,
+        0,
+    ]
+
+
+def test_decode_keeps_raw_ids_and_instances():
+    raw = SPLIT_16.encode(
+        np.array([0, 10, 10, 252, 40, 40, 0, 10]), np.array([0, 5, 5, 5, 0, 0, 3, 40000])
+    )
+    label = sk.label_from_raw(raw, DEFAULT_CONFIG.raw_taxonomy)
+    # segments in label-value order: (inst 0, road), (inst 5, car), (inst 5, moving-car),
+    # (inst 40000, car); unlabeled points (semantic 0) are void whatever their instance
+    assert label.ids.tolist() == [0, 2, 2, 3, 1, 1, 0, 4]
+    assert {k: (s.category_id, s.attributes["instance"]) for k, s in label.segments.items()} == {
+        1: (40, 0),
+        2: (10, 5),
+        3: (252, 5),
+        4: (10, 40000),
+    }
+    assert (
+        sk.raw_from_label(label).tolist() == np.where(SPLIT_16.decode(raw)[0] == 0, 0, raw).tolist()
+    )
+
+
+def test_read_layout_points_and_sniff(tmp_path):
+    root = _tree(tmp_path / "kitti")
+    assert sk.sniff(root) and detect_format(root).name == "semantic-kitti"
+    ds = panokit.read(root, format="semantic-kitti")
+    assert ds.keys() == ["08/000000", "08/000001", "08/000002"]
+    label = ds["08/000001"].load_label()
+    assert label.points.shape == (3000, 4) and label.channels == ("x", "y", "z", "remission")
+    _, gt, _ = kitti_scan(5, 1, 3000)
+    assert np.array_equal(
+        label.points, np.fromfile(root / "sequences/08/velodyne/000001.bin", "<f4").reshape(-1, 4)
+    )
+    assert np.array_equal(sk.raw_from_label(label), np.where((gt & 0xFFFF) == 0, 0, gt))
+    pred = panokit.read(root, format="semantic-kitti", labels="predictions")
+    assert len(pred) == 3 and pred[0].label_files[0].parent.name == "predictions"
+
+
+def test_write_read_round_trip_is_byte_exact(tmp_path):
+    root = _tree(tmp_path / "kitti")
+    ds = panokit.read(root, format="semantic-kitti")
+    out = panokit.write(ds, tmp_path / "copy", format="semantic-kitti")
+    for i in range(3):
+        for sub, ext in (("labels", "label"), ("velodyne", "bin")):
+            a = (root / f"sequences/08/{sub}/{i:06d}.{ext}").read_bytes()
+            b = (out / f"sequences/08/{sub}/{i:06d}.{ext}").read_bytes()
+            if sub == "labels":  # unlabeled points lose their instance bits (they are void)
+                a_arr = np.frombuffer(a, "<u4")
+                a = np.where((a_arr & 0xFFFF) == 0, 0, a_arr).astype("<u4").tobytes()
+            assert a == b
+    with pytest.raises(OutputExistsError):
+        panokit.write(ds, out, format="semantic-kitti")
+
+
+def test_write_learning_ids_goes_back_through_learning_map_inv(tmp_path):
+    from panokit.core.label import PanopticPointCloud, Segment
+
+    label = PanopticPointCloud(
+        np.array([1, 1, 2, 0, 3], dtype=np.uint32),
+        {1: Segment(9), 2: Segment(1), 3: Segment(1)},
+        DEFAULT_CONFIG.learning_taxonomy,
+    )
+    ds = panokit.PanopticDataset(
+        [panokit.Sample("08/000007", label_loader=lambda: label)],
+        DEFAULT_CONFIG.learning_taxonomy,
+    )
+    out = panokit.write(ds, tmp_path / "o", format="semantic-kitti")
+    raw = np.fromfile(out / "sequences/08/labels/000007.label", "<u4")
+    sem, inst = SPLIT_16.decode(raw)
+    assert sem.tolist() == [40, 40, 10, 0, 10] and inst.tolist() == [0, 0, 1, 0, 2]
+
+
+def test_user_yaml_config_and_splits(tmp_path):
+    root = _tree(tmp_path / "kitti", n=1, sequence="03")
+    yaml_text = (
+        "labels: {0: unlabeled, 10: car, 40: road}\n"
+        "learning_map: {0: 0, 10: 1, 40: 2}\n"
+        "learning_map_inv: {0: 0, 1: 10, 2: 40}\n"
+        "learning_ignore: {0: true, 1: false, 2: false}\n"
+        "split: {train: [3], valid: [8]}\n"
+    )
+    cfg_path = tmp_path / "mine.yaml"
+    cfg_path.write_text(yaml_text)
+    cfg = load_config(cfg_path)
+    assert cfg.learning_taxonomy.ids == [1, 2] and cfg.raw_taxonomy.isthing(10)
+    ds = panokit.read(root, format="semantic-kitti", split="train", config=cfg_path, strict=False)
+    assert ds.keys() == ["03/000000"]
+    with pytest.raises(
+        MissingFileError, match=r"sequence folders \['08'\] not found .* \(split 'valid'\)"
+    ):
+        panokit.read(root, format="semantic-kitti", split="valid", config=cfg_path)
+    with pytest.raises(FormatError, match="unknown SemanticKITTI split 'val'"):
+        panokit.read(root, format="semantic-kitti", split="val")
+    # the synthetic scan uses raw ids the small config does not know
+    with pytest.raises(
+        FormatError, match=r"semantic ids \[.*\] are not in the SemanticKITTI labels table"
+    ):
+        panokit.read(root, format="semantic-kitti", config=cfg_path)[0].load_label()
+
+
+def test_label_length_must_match_scan(tmp_path):
+    root = _tree(tmp_path / "kitti", n=1)
+    label = root / "sequences/08/labels/000000.label"
+    label.write_bytes(label.read_bytes()[:-8])
+    ds = panokit.read(root, format="semantic-kitti")
+    with pytest.raises(
+        FormatError, match=r"000000.label: 2998 labels but the scan has 3000 points"
+    ):
+        ds[0].load_label()
+
+
+def test_truncated_scan(tmp_path):
+    root = _tree(tmp_path / "kitti", n=1)
+    scan = root / "sequences/08/velodyne/000000.bin"
+    scan.write_bytes(scan.read_bytes()[:-6])
+    ds = panokit.read(root, format="semantic-kitti")
+    with pytest.raises(
+        FormatError, match=r"000000.bin: truncated scan: 47994 bytes is not a multiple of 16"
+    ):
+        ds[0].load_label()
+    with pytest.raises(FormatError, match="truncated scan"):
+        ds[0].load_media()
+
+
+def test_read_pair_names_missing_prediction(tmp_path):
+    root = _tree(tmp_path / "kitti", n=2)
+    (root / "sequences/08/predictions/000001.label").unlink()
+    with pytest.raises(
+        MissingFileError,
+        match=r"prediction missing for scan 08/000001: expected .*predictions/000001.label",
+    ):
+        sk.read_pair(root, root)
+
+
+def test_read_pair_checks_prediction_length(tmp_path):
+    root = _tree(tmp_path / "kitti", n=1)
+    pred = root / "sequences/08/predictions/000000.label"
+    pred.write_bytes(pred.read_bytes()[:-4])
+    gt, pr = sk.read_pair(root, root)
+    with pytest.raises(
+        FormatError,
+        match=r"predictions/000000.label: 2999 labels but .*labels/000000.label has 3000 points",
+    ):
+        panokit.evaluate(gt, pr, protocol="semantic-kitti")
+    with pytest.raises(FormatError, match="2999 labels but the scan has 3000 points"):
+        pr[0].load_label()
