@@ -1,0 +1,275 @@
+"""COCO panoptic PQ: panokit against panopticapi, cityscapesScripts and hotcoco.
+
+Generates N synthetic image pairs (default 1000 of 512x1024, :mod:`panokit.synthetic`),
+then evaluates the same files with every tool in its own process, one worker and all
+cores, and prints the values (with the largest difference to panokit), the time ratios,
+where panokit's time goes per image, and each run's peak RSS.
+
+    python bench/coco_pq.py --panopticapi /work/anchors/panopticapi            # N = 1000
+    python bench/coco_pq.py --n 5000 --only panokit                            # RSS at 5000
+
+panopticapi is run from a copy of its repository (``--panopticapi``, skipped if absent);
+cityscapesScripts and hotcoco are skipped if not installed.  Times are wall-clock seconds
+of the evaluation call only (imports and data generation excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def _peak_rss_mib() -> float:
+    """Peak RSS of this process (VmHWM, reset by exec) or of its largest worker."""
+    own = 0.0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                own = float(line.split()[1])
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, float(children)) / 1024.0
+
+
+def _official_values(results: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for group in ("All", "Things", "Stuff"):
+        out[group] = {k: float(results[group][k]) for k in ("pq", "sq", "rq")}
+        out[group]["n"] = int(results[group]["n"])
+    out["per_class"] = {
+        str(k): {m: float(v[m]) for m in ("pq", "sq", "rq")}
+        for k, v in results["per_class"].items()
+    }
+    return out
+
+
+def _matched(gt_json: Path, pred_json: Path) -> tuple[list[Any], dict[int, Any]]:
+    gt = json.loads(gt_json.read_text())
+    pred = json.loads(pred_json.read_text())
+    by_id = {a["image_id"]: a for a in pred["annotations"]}
+    pairs = [(a, by_id[a["image_id"]]) for a in gt["annotations"]]
+    return pairs, {c["id"]: c for c in gt["categories"]}
+
+
+def run_tool(tool: str, workers: int, gt_json: Path, pred_json: Path, extra: str) -> dict[str, Any]:
+    """Evaluate in this process and return {seconds, values, rss_mib}."""
+    gt_dir, pred_dir = gt_json.with_suffix(""), pred_json.with_suffix("")
+    sink = io.StringIO()
+    if tool == "panokit":
+        import panokit
+        from panokit.formats import coco_panoptic
+
+        start = time.perf_counter()
+        gt = coco_panoptic.read(gt_json, check=False)
+        pred = coco_panoptic.read(pred_json, check=False)
+        result = panokit.evaluate(gt, pred, workers=workers)
+        seconds = time.perf_counter() - start
+        values = result.to_dict()
+        values["per_class"] = {
+            str(r["category_id"]): {m: r[m] for m in ("pq", "sq", "rq")}
+            for r in values["per_class"]
+        }
+    elif tool in ("panopticapi", "cityscapes"):
+        if tool == "panopticapi":
+            sys.path.insert(0, extra)
+            from panopticapi import evaluation as module
+        else:
+            from cityscapesscripts.evaluation import evalPanopticSemanticLabeling as module
+        pairs, categories = _matched(gt_json, pred_json)
+        with contextlib.redirect_stdout(sink):
+            start = time.perf_counter()
+            if workers == 1:
+                stat = module.pq_compute_single_core(0, pairs, gt_dir, pred_dir, categories)
+            else:
+                stat = module.pq_compute_multi_core(pairs, gt_dir, pred_dir, categories)
+            results: dict[str, Any] = {}
+            for name, isthing in (("All", None), ("Things", True), ("Stuff", False)):
+                results[name], per_class = stat.pq_average(categories, isthing=isthing)
+                if name == "All":
+                    results["per_class"] = per_class
+            seconds = time.perf_counter() - start
+        values = _official_values(results)
+    elif tool == "hotcoco":
+        from hotcoco import panoptic
+
+        with contextlib.redirect_stdout(sink):
+            start = time.perf_counter()
+            evaluator = panoptic.PanopticEval(str(gt_json), str(pred_json))
+            evaluator.run()
+            seconds = time.perf_counter() - start
+        values = _official_values(evaluator.results())
+    else:
+        raise SystemExit(f"unknown tool {tool}")
+    return {"seconds": seconds, "values": values, "rss_mib": _peak_rss_mib()}
+
+
+def stage_times(gt_json: Path, pred_json: Path, limit: int) -> dict[str, float]:
+    """Milliseconds per image spent in each step of panokit's fast path (one process)."""
+    import numpy as np
+
+    from panokit.eval import PQAccumulator
+    from panokit.eval.evaluate import reuse_freed_memory
+    from panokit.eval.histogram import histogram_from_runs, rgb24_at, rgb_pair_runs
+    from panokit.eval.sources import coco_task, decode_png_rgb
+    from panokit.formats import coco_panoptic
+
+    gt = coco_panoptic.read(gt_json, check=False)
+    pred = coco_panoptic.read(pred_json, check=False)
+    pairs = [(i, i) for i in range(min(limit, len(gt)))]
+    pred_index = {s.key: i for i, s in enumerate(pred)}
+    pairs = [(i, pred_index[gt[i].key]) for i, _ in pairs]
+    task = coco_task(gt, pred, pairs, gt.taxonomy)
+    if task is None:
+        raise SystemExit("the fast path did not apply")
+    acc = PQAccumulator(gt.taxonomy, "coco")
+    clock = time.perf_counter
+    totals = dict.fromkeys(("PNG decode", "id mapping", "joint histogram", "matching"), 0.0)
+    with reuse_freed_memory():
+        for i, pair in enumerate(task.pairs):
+            t0 = clock()
+            g = decode_png_rgb(pair.gt_png)
+            p = decode_png_rgb(pair.pred_png)
+            t1 = clock()
+            starts, lengths = rgb_pair_runs(g, p)
+            t2 = clock()
+            gt_table, pred_table = task.tables(i)
+            gv, pv = rgb24_at(g, starts), rgb24_at(p, starts)
+            t3 = clock()
+            hist = histogram_from_runs(gv, pv, lengths, gt_table.ids, pred_table.ids)
+            t4 = clock()
+            acc.update_histogram(hist, gt_table, pred_table, pair.gt_where, pair.pred_where)
+            t5 = clock()
+            totals["PNG decode"] += t1 - t0
+            totals["joint histogram"] += (t2 - t1) + (t4 - t3)
+            totals["id mapping"] += t3 - t2
+            totals["matching"] += t5 - t4
+    n = max(1, len(task.pairs))
+    del np
+    return {k: v / n * 1000.0 for k, v in totals.items()}
+
+
+def _max_diff(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, str]:
+    """Largest difference of PQ/SQ/RQ (groups and classes both list) and where."""
+    worst, where = 0.0, ""
+    for group in ("All", "Things", "Stuff"):
+        for m in ("pq", "sq", "rq"):
+            d = abs(a[group][m] - b[group][m])
+            if d > worst:
+                worst, where = d, f"{group} {m}"
+    for k, row in a["per_class"].items():
+        if k not in b["per_class"]:
+            continue
+        for m in ("pq", "sq", "rq"):
+            d = abs(row[m] - b["per_class"][k][m])
+            if d > worst:
+                worst, where = d, f"class {k} {m}"
+    return worst, where
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="number of images (default 1000)")
+    parser.add_argument("--height", type=int, default=512)
+    parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/panokit-bench-coco"))
+    parser.add_argument("--panopticapi", type=Path, help="a copy of cocodataset/panopticapi")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="all cores")
+    parser.add_argument("--only", nargs="*", help="tools to run (default: all available)")
+    parser.add_argument("--stages", type=int, default=200, help="images for the step timing")
+    parser.add_argument("--run", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--extra", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    folder = args.out / f"n{args.n}_{args.height}x{args.width}"
+    gt_json, pred_json = folder / "gt.json", folder / "pred.json"
+    if args.run:
+        tool, workers = args.run[0], int(args.run[1])
+        print(json.dumps(run_tool(tool, workers, gt_json, pred_json, args.extra)))
+        return 0
+
+    from panokit.synthetic import write_coco_pair
+
+    if not (gt_json.is_file() and pred_json.is_file()):
+        start = time.perf_counter()
+        write_coco_pair(folder, args.n, height=args.height, width=args.width)
+        print(f"generated {args.n} pairs in {time.perf_counter() - start:.1f} s -> {folder}")
+    else:
+        print(f"reusing {folder}")
+
+    tools: list[tuple[str, str]] = [("panokit", "")]
+    if args.panopticapi and (args.panopticapi / "panopticapi" / "evaluation.py").is_file():
+        tools.append(("panopticapi", str(args.panopticapi)))
+    else:
+        print("panopticapi: skipped (pass --panopticapi PATH to a copy of the repository)")
+    for tool, module in (("cityscapes", "cityscapesscripts"), ("hotcoco", "hotcoco")):
+        try:
+            __import__(module)
+            tools.append((tool, ""))
+        except ImportError:
+            print(f"{tool}: skipped ({module} not installed)")
+    if args.only:
+        tools = [t for t in tools if t[0] in args.only]
+
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
+    for tool, extra in tools:
+        for workers in sorted({1, args.workers}):
+            env = dict(os.environ)
+            if tool == "hotcoco":
+                env["RAYON_NUM_THREADS"] = str(workers)
+            command = [sys.executable, __file__, "--n", str(args.n), "--out", str(args.out)]
+            command += ["--height", str(args.height), "--width", str(args.width)]
+            command += ["--run", tool, str(workers), "--extra", extra]
+            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+            if done.returncode != 0:
+                print(f"{tool} x{workers}: failed\n{done.stderr[-2000:]}")
+                continue
+            runs[(tool, workers)] = json.loads(done.stdout.strip().splitlines()[-1])
+
+    reference = runs.get(("panopticapi", 1))
+    base = runs.get(("panokit", 1))
+    print(f"\n{args.n} images of {args.height}x{args.width}, {os.cpu_count()} cores "
+          "(shared with other work: expect noise)")
+    if base:
+        v = base["values"]
+        print("panokit values: " + "  ".join(
+            f"{g} PQ {v[g]['pq']:.6f} SQ {v[g]['sq']:.6f} RQ {v[g]['rq']:.6f} n {v[g]['n']}"
+            for g in ("All", "Things", "Stuff")))
+    header = f"{'tool':<14}{'workers':>8}{'seconds':>10}{'ms/image':>10}{'vs panopticapi x1':>20}"
+    header += f"{'peak RSS MiB':>14}  max |diff| vs panokit"
+    print(header)
+    for (tool, workers), run in runs.items():
+        ratio = f"{reference['seconds'] / run['seconds']:.1f}x" if reference else "-"
+        worst, at = _max_diff(run["values"], base["values"]) if base else (0.0, "")
+        diff = f"{worst:.2e} {at}" if base else "-"
+        print(f"{tool:<14}{workers:>8}{run['seconds']:>10.2f}{run['seconds'] / args.n * 1000:>10.2f}"
+              f"{ratio:>20}{run['rss_mib']:>14.0f}  {diff}")
+    for workers in sorted({1, args.workers}):
+        mine = runs.get(("panokit", workers))
+        if not mine:
+            continue
+        for peer in ("hotcoco", "cityscapes", "panopticapi"):
+            other = runs.get((peer, workers))
+            if other:
+                print(f"panokit x{workers} is {other['seconds'] / mine['seconds']:.1f}x faster "
+                      f"than {peer} x{workers}")
+    if args.stages:
+        stages = stage_times(gt_json, pred_json, args.stages)
+        total = sum(stages.values())
+        print(f"\npanokit, one process, per image over {min(args.stages, args.n)} images:")
+        for name, ms in stages.items():
+            print(f"  {name:<16}{ms:7.3f} ms  ({ms / total * 100:4.1f} %)")
+        print(f"  {'total':<16}{total:7.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
