@@ -137,14 +137,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
     )
     for things in (True, False):
         group = data["things" if things else "stuff"]
-        rows = [r for r in stats.categories() if r.isthing == things]
-        if not rows:
+        every = [r for r in stats.categories() if r.isthing == things]
+        rows = [r for r in every if r.elements or r.crowd_segments]
+        absent = [r.name for r in every if not (r.elements or r.crowd_segments)]
+        if not every:
             continue
         table = Table(
             title=f"{'things' if things else 'stuff'}: {_pct(group['share'])} of labeled {unit}, "
             f"{group['segments']} segments"
         )
-        for col in ("id", "name", f"{unit} share", "samples", "segments", "crowd", "median size"):
+        for col in ("id", "name", "share", "samples", "segments", "crowd", "~median size"):
             table.add_column(col, justify="left" if col == "name" else "right")
         for r in rows:
             table.add_row(
@@ -156,7 +158,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
                 str(r.crowd_segments),
                 f"{r.median_size:.0f}" if r.segments else "-",
             )
-        out.print(table)
+        if rows:
+            out.print(table)
+        if absent:
+            kind = "thing" if things else "stuff"
+            out.print(f"{len(absent)} {kind} categories never occur: {', '.join(absent)}")
     if stats.unlisted_elements:
         out.print(
             f"[yellow]warning:[/] {stats.unlisted_elements} {unit} have a segment id with no "

@@ -143,7 +143,16 @@ def stats_report(stats: DatasetStats, title: str = "Dataset statistics") -> Html
             continue
         report.heading("Things" if things else "Stuff")
         report.table(
-            ["", "id", "name", f"{unit} share", "sample freq.", "segments", "crowd", "median size"],
+            [
+                "",
+                "id",
+                "name",
+                "share",
+                "sample freq.",
+                "segments",
+                "crowd",
+                "median size (approx.)",
+            ],
             [
                 (
                     ("swatch", stats.taxonomy[r.id].color),
@@ -183,6 +192,8 @@ def stats_report(stats: DatasetStats, title: str = "Dataset statistics") -> Html
         for i in thing_idx[np.argsort(-stats.segments[thing_idx])][:8]:
             cat = stats.taxonomy.categories[i]
             ax.plot(centres, stats.size_hist[i], label=cat.name, color=_rgb01(cat.color))
+        used = np.flatnonzero(stats.size_hist[thing_idx].sum(axis=0))
+        ax.set_xlim(centres[max(used[0] - 2, 0)], centres[min(used[-1] + 2, len(centres) - 1)])
         ax.set_xscale("log")
         ax.set_xlabel(f"instance size ({unit})")
         ax.set_ylabel("instances")
