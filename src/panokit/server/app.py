@@ -199,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     of 0 leaves jobs queued until ``app.state.ctx.jobs.run_pending()``).
     """
     from panokit.server.routes import router
+    from panokit.server.routes_ui import mount_ui
 
     settings = settings or Settings()
     ctx = build_context(settings)
@@ -225,5 +226,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
     app.include_router(router, prefix=API_PREFIX)
+    mount_ui(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024)
     return app

@@ -137,13 +137,16 @@ def _commit_revision(
     with ctx.db.write() as session:
         sample, access = sample_access(session, actor, sample_id, for_update=True)
         _can_edit(sample, access, actor)
-        new_status = sample.status
+        values: dict[str, object] = {"label_revision": base_revision + 1}
         if sample.status == "rejected" and sample.assignee_id == actor.id:
-            new_status = "labeling"
+            values["status"] = "labeling"
+        elif sample.status == "unlabeled":
+            # whoever labels an unclaimed sample takes it
+            values.update(status="labeling", assignee_id=actor.id)
         result = session.execute(
             update(SampleRow)
             .where(SampleRow.id == sample_id, SampleRow.label_revision == base_revision)
-            .values(label_revision=base_revision + 1, status=new_status)
+            .values(values)
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
