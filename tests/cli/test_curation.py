@@ -31,7 +31,15 @@ def run(capsys, *argv):
 
 def test_stats_prints_and_writes_json_and_html(coco, tmp_path, capsys):
     code, out, _ = run(
-        capsys, "stats", coco, "--json", tmp_path / "s.json", "--html", tmp_path / "s.html"
+        capsys,
+        "stats",
+        coco,
+        "--json",
+        tmp_path / "s.json",
+        "--html",
+        tmp_path / "s.html",
+        "--workers",
+        "2",
     )
     assert code == 0
     assert "6 samples (6 labeled), 600 pixels, void 0.33%" in out

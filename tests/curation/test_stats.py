@@ -179,3 +179,12 @@ def test_coco_fast_path_equals_the_generic_path(tmp_path):
     in_memory = compute_stats(memory_dataset(labels)).to_dict()
     assert in_memory.pop("taxonomy") == "tiny" and fast.pop("taxonomy") == "panoptic"
     assert fast == in_memory
+
+
+def test_workers_give_the_same_statistics():
+    labels = [label_a(), label_b(), None, label_a(car_id=7)] * 3
+    ds = memory_dataset(labels)
+    done = []
+    parallel = compute_stats(ds, workers=2, progress=done.append)
+    assert parallel.to_dict() == compute_stats(ds).to_dict()
+    assert sum(done) == 12 and parallel.samples == 12 and parallel.labeled == 9

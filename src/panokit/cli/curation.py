@@ -24,6 +24,7 @@ def register(subparsers: Any) -> None:
     _dataset_args(p)
     p.add_argument("--html", type=Path, help="write a self-contained HTML report with plots")
     p.add_argument("--json", type=Path, help="write the statistics as JSON")
+    p.add_argument("--workers", type=int, default=1, help="processes (0: every core)")
     p.set_defaults(handler=cmd_stats)
 
     p = subparsers.add_parser("render", help="draw labels over images (or scans) as PNGs")
@@ -81,6 +82,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", type=Path, help="write the report as JSON")
     p.add_argument("--no-media", action="store_true", help="skip image statistics")
     p.add_argument("--top", type=int, default=20, help="rows of the ranked list to print")
+    p.add_argument("--workers", type=int, default=1, help="processes (0: every core)")
     p.set_defaults(handler=cmd_shift)
 
 
@@ -121,7 +123,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     dataset = _open(args.path, args.format_name)
     with _progress("statistics", len(dataset)) as advance:
-        stats = compute_stats(dataset, progress=advance)
+        stats = compute_stats(dataset, progress=advance, workers=args.workers)
     if args.html:
         from panokit.curation.report import stats_report
 
@@ -390,6 +392,7 @@ def cmd_shift(args: argparse.Namespace) -> int:
             name_a=str(args.path_a),
             name_b=str(args.path_b),
             progress=advance,
+            workers=args.workers,
         )
     if args.html:
         from panokit.curation.report import shift_report

@@ -309,11 +309,13 @@ def domain_shift(
     name_a: str = "A",
     name_b: str = "B",
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> ShiftReport:
     """Compare two datasets; ``label_map`` maps B's categories onto A's taxonomy.
 
     Different taxonomies without a map raise :class:`TaxonomyError` naming the difference.
-    With ``media`` the image (or scan) statistics of both are compared too.
+    With ``media`` the image (or scan) statistics of both are compared too.  ``workers``
+    is passed to :func:`~panokit.curation.stats.compute_stats`.
     """
     require_samples(dataset_a)
     require_samples(dataset_b)
@@ -323,9 +325,13 @@ def domain_shift(
             + taxonomy_mismatch(dataset_a.taxonomy, dataset_b.taxonomy, name_a, name_b)
             + "; pass a map of B's categories onto A's (--map FILE)"
         )
-    stats_a = compute_stats(dataset_a, progress=progress)
+    stats_a = compute_stats(dataset_a, progress=progress, workers=workers)
     stats_b = compute_stats(
-        dataset_b, label_map=label_map, taxonomy=dataset_a.taxonomy, progress=progress
+        dataset_b,
+        label_map=label_map,
+        taxonomy=dataset_a.taxonomy,
+        progress=progress,
+        workers=workers,
     )
     feats_a = feats_b = None
     if media:

@@ -14,6 +14,7 @@ exactly), and everything else is computed on the short segment table.  Accumulat
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from panokit.core.label import PanopticLabel, PanopticPointCloud, Segment
+from panokit.core.sample import Sample
 from panokit.core.taxonomy import LabelMap, Taxonomy
 from panokit.dataset import PanopticDataset
 from panokit.errors import PanokitError, TaxonomyError
@@ -380,32 +382,75 @@ class DatasetStats:
         }
 
 
+def add_sample(stats: DatasetStats, sample: Sample) -> None:
+    """Add one sample's label to ``stats`` (or count it as unlabeled)."""
+    if not sample.has_label:
+        stats.add_unlabeled()
+        return
+    where = f"sample {sample.key!r}"
+    fast = _coco_png_label(sample.label_loader)
+    if fast is not None:
+        stats.update_arrays(*fast, unit="pixels", where=where)
+    else:
+        stats.update(sample.load_label(), where=where)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(dataset: PanopticDataset, taxonomy: Taxonomy, label_map: LabelMap | None) -> None:
+    _WORKER.update(dataset=dataset, taxonomy=taxonomy, label_map=label_map)
+
+
+def _stats_of_range(bounds: tuple[int, int]) -> DatasetStats:
+    stats = DatasetStats(_WORKER["taxonomy"], _WORKER["label_map"])
+    dataset: PanopticDataset = _WORKER["dataset"]
+    for i in range(*bounds):
+        add_sample(stats, dataset[i])
+    return stats
+
+
 def compute_stats(
     dataset: PanopticDataset,
     label_map: LabelMap | None = None,
     taxonomy: Taxonomy | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> DatasetStats:
     """Statistics of every label of ``dataset`` (samples without a label are counted).
 
     ``taxonomy`` defaults to the dataset's; with ``label_map`` the labels are mapped onto
-    it first.  ``progress(1)`` is called after each sample.  An empty dataset, or one
-    without labels, raises :class:`EmptyDatasetError`.
+    it first.  ``progress(n)`` is called as samples are done.  ``workers`` > 1 spreads the
+    samples over processes (forked, so in-memory loaders work) whose partial statistics
+    are summed; 0 uses every core.  An empty dataset, or one without labels, raises
+    :class:`EmptyDatasetError`.
     """
     require_samples(dataset)
-    stats = DatasetStats(taxonomy or dataset.taxonomy, label_map)
-    for sample in dataset:
-        if sample.has_label:
-            where = f"sample {sample.key!r}"
-            fast = _coco_png_label(sample.label_loader)
-            if fast is not None:
-                stats.update_arrays(*fast, unit="pixels", where=where)
-            else:
-                stats.update(sample.load_label(), where=where)
-        else:
-            stats.add_unlabeled()
-        if progress is not None:
-            progress(1)
+    tax = taxonomy or dataset.taxonomy
+    stats = DatasetStats(tax, label_map)
+    total = len(dataset)
+    if workers <= 0:
+        workers = os.cpu_count() or 1
+    workers = max(1, min(workers, total))
+    if workers == 1:
+        for sample in dataset:
+            add_sample(stats, sample)
+            if progress is not None:
+                progress(1)
+    else:
+        import multiprocessing
+
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        size = max(1, min(64, total // (workers * 4)))
+        ranges = [(i, min(i + size, total)) for i in range(0, total, size)]
+        with context.Pool(
+            workers, initializer=_init_worker, initargs=(dataset, tax, label_map)
+        ) as pool:
+            for part in pool.imap_unordered(_stats_of_range, ranges):
+                stats += part
+                if progress is not None:
+                    progress(part.samples)
     if stats.labeled == 0:
         raise EmptyDatasetError(
             f"dataset {_describe(dataset)} has {len(dataset)} samples but none has a label"
