@@ -33,6 +33,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--to", dest="to_format", required=True, help="output format")
     p.add_argument("--from", dest="from_format", help="input format (detected if omitted)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument(
+        "--map",
+        dest="map_spec",
+        metavar="FILE",
+        help="label map: a YAML/JSON file, a built-in map (bdd100k->cityscapes-19) or a "
+        "built-in target (cityscapes-19)",
+    )
+    p.add_argument(
+        "--unmapped",
+        choices=("void", "error"),
+        help="categories without a rule in --map: make them void (default) or fail",
+    )
     p.set_defaults(handler=cmd_convert)
 
 
@@ -132,9 +144,26 @@ def cmd_convert(args: argparse.Namespace) -> int:
     import panokit
 
     dataset = _open(args.src, args.from_format)
+    report = None
+    map_spec = getattr(args, "map_spec", None)
+    if map_spec:
+        from panokit.formats.maps import apply_map, find_map
+
+        dataset, report = apply_map(
+            dataset, find_map(map_spec, dataset.format), getattr(args, "unmapped", None)
+        )
     panokit.write(dataset, args.dst, format=args.to_format, overwrite=args.overwrite)
     console().print(
         f"[green]wrote[/] {len(dataset)} samples from {args.src} ({dataset.format}) to "
         f"{args.dst} ({args.to_format})"
     )
+    if report is not None:
+        from rich.table import Table
+
+        table = Table(title=f"label map {report.resolved.name}: pixels moved per rule")
+        table.add_column("rule")
+        table.add_column("pixels", justify="right")
+        for text, pixels in report.rows():
+            table.add_row(text, str(pixels))
+        console().print(table)
     return 0

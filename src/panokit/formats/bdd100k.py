@@ -456,7 +456,10 @@ def read(
         format=NAME,
         root=folder,
         modality="image",
-        meta={"source": "bitmasks", "split": folder.name if folder != path else split},
+        meta={
+            "source": "bitmasks",
+            "split": folder.name if folder.parent.name == "bitmasks" else split,
+        },
     )
 
 

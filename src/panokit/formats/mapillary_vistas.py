@@ -561,7 +561,9 @@ def write(
 ) -> None:
     """Write ``config_<version>.json`` and ``<split>/<version>/{panoptic,instances,labels}``."""
     version = version or str(dataset.meta.get("version") or "v2.0")
-    split = split or str(dataset.meta.get("split") or "validation")
+    if split is None:
+        split = str(dataset.meta.get("split") or "")
+        split = split if split in SPLITS else "validation"
     if version not in VERSIONS:
         raise FormatError(f"unknown Vistas version {version!r}; expected one of {VERSIONS}")
     config, remap = _config_for(dataset)
