@@ -100,3 +100,10 @@ def test_feature_files_by_key_and_in_order(tmp_path):
 def test_standardized_features():
     table = FeatureTable(["a", "b"], np.array([[1.0, 5.0], [3.0, 5.0]]), ["x", "y"])
     assert table.standardized().tolist() == [[-1.0, 0.0], [1.0, 0.0]]
+
+
+def test_k_center_never_picks_a_sample_twice_among_duplicates():
+    result = k_center_greedy([[0.0], [0.0], [1.0], [1.0]], 4)
+    assert sorted(result.indices) == [0, 1, 2, 3]
+    assert result.radius_after == 0.0
+    assert k_center_greedy([[0.0], [0.0]], 1, initial=[0]).indices == [1]

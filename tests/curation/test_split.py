@@ -86,3 +86,10 @@ def test_read_split_file(tmp_path):
         FormatError, match="expected a JSON object of split name -> list of sample keys"
     ):
         read_split_file(path)
+
+
+def test_a_split_with_ratio_zero_stays_empty():
+    presence = np.ones((7, 1), bool)
+    split_of = stratified_split(presence, [0.5, 0.0, 0.5])
+    assert np.bincount(split_of, minlength=3).tolist()[1] == 0
+    assert sorted(np.bincount(split_of, minlength=3).tolist()) == [0, 3, 4]

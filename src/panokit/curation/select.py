@@ -108,6 +108,7 @@ def k_center_greedy(
     for i in initial:
         np.minimum(nearest, _sq_dist_row(x, norms, i), out=nearest)
     before = float(np.sqrt(nearest.max())) if initial else float("inf")
+    nearest[initial] = -1.0  # chosen: never picked again, even among exact duplicates
     picks: list[int] = []
     for step in range(k):
         if step == 0 and not initial:
@@ -118,6 +119,7 @@ def k_center_greedy(
             pick = int(np.argmax(nearest))
         picks.append(pick)
         np.minimum(nearest, _sq_dist_row(x, norms, pick), out=nearest)
+        nearest[pick] = -1.0
     after = float(np.sqrt(max(float(nearest.max()), 0.0)))
     return Selection(picks, "diverse", before, after)
 

@@ -93,6 +93,9 @@ def stratified_split(
     unit_has = unit_labels > 0
     want_samples = ratio * n
     want_labels = ratio[:, None] * unit_labels.sum(axis=0)[None, :]
+    # a split with ratio 0 gets nothing, even once the others want less than nothing
+    want_samples[ratio == 0] = -np.inf
+    want_labels[ratio == 0] = -np.inf
     assigned = np.full(units, -1, dtype=np.int64)
     rng = np.random.default_rng(seed)
     remaining = unit_has.copy()
