@@ -96,22 +96,26 @@ class RawScan:
 
 
 def _split_codes(v: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.intp]]:
-    """:func:`dense_codes` without run compression: count the 16-bit halves with bincount."""
+    """:func:`dense_codes` without run compression: mark the 16-bit halves in tables."""
     if v.size < 4096 or v.dtype.itemsize > 4 or not np.issubdtype(v.dtype, np.unsignedinteger):
         uniq, inverse = np.unique(v, return_inverse=True)
         return uniq, inverse.ravel().astype(np.intp, copy=False)
-    v32 = v.astype(np.uint32, copy=False)
-    low, high = SPLIT_16.decode(v32)
-    high_present = np.flatnonzero(np.bincount(high, minlength=1))
-    high_table = np.zeros(int(high_present[-1]) + 1, dtype=np.intp)
-    high_table[high_present] = np.arange(high_present.size)
+    low, high = SPLIT_16.decode(v)
+    seen = np.zeros(1 << 16, dtype=bool)
+    seen[high] = True
+    high_present = np.flatnonzero(seen)
+    rank = np.empty(1 << 16, dtype=np.intp)
+    rank[high_present] = np.arange(high_present.size)
     low_span = int(low.max()) + 1
-    if high_present.size * low_span > max(4 * v.size, 1 << 20):
-        uniq, inverse = np.unique(v32, return_inverse=True)
+    size = high_present.size * low_span
+    if size > max(4 * v.size, 1 << 20):
+        uniq, inverse = np.unique(v, return_inverse=True)
         return uniq, inverse.ravel().astype(np.intp, copy=False)
-    key = high_table[high] * low_span + low
-    present = np.flatnonzero(np.bincount(key, minlength=1))
-    table = np.zeros(int(present[-1]) + 1, dtype=np.intp)
+    key = rank[high] * low_span + low
+    seen_key = np.zeros(size, dtype=bool)
+    seen_key[key] = True
+    present = np.flatnonzero(seen_key)
+    table = np.empty(size, dtype=np.intp)
     table[present] = np.arange(present.size)
     uniq_values = (high_present[present // low_span].astype(np.uint32) << np.uint32(16)) | (
         present % low_span

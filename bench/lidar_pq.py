@@ -1,0 +1,200 @@
+"""LiDAR panoptic evaluation: panokit against semantic-kitti-api and nuscenes-devkit.
+
+Generates a SemanticKITTI tree of synthetic scans (``panokit.synthetic_lidar``), then in one
+run times
+
+* panokit ``read_pair`` + ``evaluate(protocol="semantic-kitti")``, one process (the raw fast
+  path; ``--label-path`` also times the path through ``PanopticPointCloud`` objects);
+* semantic-kitti-api ``evaluate_panoptic.py`` (``--skapi PATH`` to a checkout; skipped if
+  absent), single process, its own "Completed in" time and the wall time of the process;
+* nuscenes-devkit's ``PanopticEval`` on the same arrays (skipped if not importable);
+
+and checks that every number agrees.  Also reports the time to read one scan + labels into
+a ``PanopticPointCloud`` and the peak traced memory of the evaluation after 1/5 of the scans
+and after all of them (flat = independent of the number of scans).
+
+    python bench/lidar_pq.py --scans 250 --points 120000 --skapi /path/to/semantic-kitti-api
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+import panokit
+from panokit.eval import PQAccumulator
+from panokit.eval.lidar import lidar_task
+from panokit.formats import semantic_kitti as sk
+from panokit.formats.data.semantic_kitti import DEFAULT_CONFIG
+from panokit.synthetic_lidar import write_kitti_tree
+
+
+def _panokit(root: Path) -> tuple[float, dict[str, float]]:
+    start = time.perf_counter()
+    gt, pred = sk.read_pair(root, root)
+    result = panokit.evaluate(gt, pred, protocol="semantic-kitti", workers=1)
+    seconds = time.perf_counter() - start
+    return seconds, {
+        "pq_mean": result.all.pq,
+        "sq_mean": result.all.sq,
+        "rq_mean": result.all.rq,
+        "pq_things": result.things.pq,
+        "pq_stuff": result.stuff.pq,
+        "pq_dagger": result.extra["pq_dagger"],
+        "iou_mean": result.extra["miou"],
+    }
+
+
+def _label_path(root: Path) -> float:
+    start = time.perf_counter()
+    gt, pred = sk.read_pair(root, root)
+    acc = PQAccumulator(DEFAULT_CONFIG.learning_taxonomy, "semantic-kitti")
+    for g, p in zip(gt, pred, strict=True):
+        acc.update(g.load_label(), p.load_label())
+    acc.result()
+    return time.perf_counter() - start
+
+
+def _memory(root: Path, scans: int) -> tuple[int, int]:
+    gt, pred = sk.read_pair(root, root)
+    task = lidar_task(gt, pred, [(i, i) for i in range(len(gt))])
+    assert task is not None
+    acc = PQAccumulator(DEFAULT_CONFIG.learning_taxonomy, "semantic-kitti")
+    tracemalloc.start()
+    first = 0
+    for i in range(len(task)):
+        task.accumulate(acc, i)
+        if i + 1 == max(1, scans // 5):
+            first = tracemalloc.get_traced_memory()[1]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return first, peak
+
+
+def _read_time(root: Path, count: int) -> float:
+    ds = panokit.read(root, format="semantic-kitti")
+    times = []
+    for i in range(min(count, len(ds))):
+        start = time.perf_counter()
+        label = ds[i].load_label()
+        times.append(time.perf_counter() - start)
+        assert label.points is not None
+    return float(np.median(times))
+
+
+def _skapi(root: Path, skapi: Path) -> tuple[float, float, dict[str, float]]:
+    import yaml
+
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        run = subprocess.run(
+            [
+                sys.executable,
+                "evaluate_panoptic.py",
+                "-d",
+                str(root),
+                "-p",
+                str(root),
+                "--output",
+                out,
+            ],
+            cwd=skapi,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        wall = time.perf_counter() - start
+        found = re.search(r"Completed in ([0-9.eE+-]+) s", run.stdout)
+        inner = float(found.group(1)) if found else float("nan")
+        scores = yaml.safe_load((Path(out) / "scores.txt").read_text())
+    return inner, wall, {k: float(v) for k, v in scores.items()}
+
+
+def _nuscenes_devkit(root: Path) -> tuple[float, float] | None:
+    try:
+        module = importlib.import_module("nuscenes.eval.panoptic.panoptic_seg_evaluator")
+    except ImportError:
+        return None
+    lut = DEFAULT_CONFIG.learning_label_map.lookup_table(1 << 16)
+    start = time.perf_counter()
+    evaluator = module.PanopticEval(n_classes=20, ignore=[0], min_points=50)
+    for label in sorted((root / "sequences/08/labels").glob("*.label")):
+        g = np.fromfile(label, dtype=np.uint32)
+        p = np.fromfile(label.parent.parent / "predictions" / label.name, dtype=np.uint32)
+        evaluator.addBatch(lut[p & 0xFFFF], p, lut[g & 0xFFFF], g)
+    pq = float(evaluator.getPQ()[0])
+    return time.perf_counter() - start, pq
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scans", type=int, default=250)
+    parser.add_argument("--points", type=int, default=120_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--skapi", type=Path, help="semantic-kitti-api checkout (evaluate_panoptic.py)"
+    )
+    parser.add_argument("--label-path", action="store_true", help="also time the label-object path")
+    parser.add_argument(
+        "--workdir", type=Path, help="where to write the scans (default: a temp dir)"
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.workdir or Path(tmp) / "kitti"
+        if not (root / "sequences/08/labels").is_dir():
+            print(f"writing {args.scans} scans of {args.points} points to {root} ...")
+            write_kitti_tree(root, args.scans, seed=args.seed, n_points=args.points)
+        _panokit(root)  # warm the page cache and imports
+        ours, values = _panokit(root)
+        per_scan = ours / args.scans
+        print(f"panokit   evaluate (1 process) {ours:8.3f} s  {per_scan * 1e3:7.2f} ms/scan")
+        if args.label_path:
+            labels = _label_path(root)
+            print(
+                f"panokit   label path           {labels:8.3f} s  {labels / args.scans * 1e3:7.2f} ms/scan"
+            )
+        read = _read_time(root, 50)
+        print(
+            f"panokit   read one scan+labels  {read * 1e3:7.3f} ms (median of 50, 120k points: target < 2 ms)"
+        )
+        first, peak = _memory(root, args.scans)
+        print(
+            f"panokit   peak traced memory    {first / 2**20:7.2f} MiB after {max(1, args.scans // 5)} scans, "
+            f"{peak / 2**20:7.2f} MiB after {args.scans}"
+        )
+        if args.skapi is not None and (args.skapi / "evaluate_panoptic.py").is_file():
+            inner, wall, scores = _skapi(root, args.skapi)
+            print(
+                f"skapi     evaluate_panoptic.py {inner:8.3f} s  {inner / args.scans * 1e3:7.2f} ms/scan "
+                f"(process wall {wall:.3f} s)"
+            )
+            print(f"speed-up  {inner / ours:6.1f}x (its loop time) / {wall / ours:6.1f}x (wall)")
+            diff = max(abs(values[k] - scores[k]) for k in values)
+            print(f"agreement max |panokit - skapi| over {sorted(values)} = {diff:.3g}")
+        else:
+            print("skapi     skipped (pass --skapi PATH to a semantic-kitti-api checkout)")
+        devkit = _nuscenes_devkit(root)
+        if devkit is None:
+            print("nuscenes  skipped (nuscenes-devkit not importable)")
+        else:
+            seconds, pq = devkit
+            print(
+                f"nuscenes  PanopticEval         {seconds:8.3f} s  {seconds / args.scans * 1e3:7.2f} ms/scan, "
+                f"speed-up {seconds / ours:.1f}x, |PQ diff| {abs(pq - values['pq_mean']):.3g}"
+            )
+
+
+if __name__ == "__main__":
+    main()
