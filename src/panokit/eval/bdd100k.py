@@ -208,7 +208,7 @@ class BddPQAccumulator:
             things=self._summary([r for r in rows if r.isthing]),
             stuff=self._summary([r for r in rows if not r.isthing]),
             per_class=rows,
-            extra={"images": float(self.images), "max_det": float(MAX_DET)},
+            extra={"images": float(self.images)},
         )
 
     def __repr__(self) -> str:
