@@ -44,8 +44,9 @@ def stats_of(elements, sizes=None):
 
 
 def test_hand_made_distributions_give_the_known_report():
-    a = stats_of([50, 50, 0, 0], {0: [1, 0], 1: [2, 2]})
-    b = stats_of([100, 0, 0, 100], {0: [0, 1]})
+    # person sizes in octave 0 (bin 0) for A, octave 1 (bin 4) for B
+    a = stats_of([50, 50, 0, 0], {0: [1, 0, 0, 0, 0], 1: [2, 2]})
+    b = stats_of([100, 0, 0, 100], {0: [0, 0, 0, 0, 1]})
     rep = compare(a, b)
     expected_jsd = 0.5 * (0.5 * np.log2(2 / 3) + 0.5) + 0.5 * np.log2(4 / 3)
     # A = [.5, .5, 0, 0], B = [.5, 0, 0, .5]: M = [.5, .25, 0, .25]
@@ -69,6 +70,17 @@ def test_share_score_is_one_minus_the_ratio():
     assert scores["person"] == pytest.approx(0.5)
     assert scores["car"] == pytest.approx(1 / 3)
     assert rep.share_ratio["person"] == pytest.approx(2.0)
+
+
+def test_size_shift_compares_octaves():
+    from panokit.curation.shift import octaves
+
+    row = np.zeros(128, np.int64)
+    row[[0, 3, 4, 127]] = [1, 2, 5, 7]
+    assert octaves(row)[:2].tolist() == [3, 5] and octaves(row)[31] == 7 and len(octaves(row)) == 32
+    a = stats_of([10, 0, 0, 0], {0: [1, 0, 0, 1]})
+    b = stats_of([10, 0, 0, 0], {0: [0, 2]})
+    assert compare(a, b).size_jsd == {"person": 0.0}
 
 
 def test_feature_jsd():

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from panokit.curation.shift import ShiftReport
+from panokit.curation.shift import ShiftReport, octaves
 from panokit.curation.stats import SIZE_BINS_PER_OCTAVE, DatasetStats
 from panokit.errors import require
 
@@ -278,17 +278,17 @@ def shift_report(shift: ShiftReport, title: str = "Domain shift") -> HtmlReport:
         report.heading("Instance sizes (the most shifted things)")
         top = sorted(shift.size_jsd, key=lambda n: -shift.size_jsd[n])[:4]
         fig, axes = plt.subplots(1, len(top), figsize=(3.2 * len(top), 2.8), squeeze=False)
-        centres = 2.0 ** (
-            (np.arange(shift.stats_a.size_hist.shape[1]) + 0.5) / SIZE_BINS_PER_OCTAVE
-        )
         for ax, name in zip(axes[0], top, strict=True):
             i = shift.stats_a.taxonomy.ids.index(shift.stats_a.taxonomy.by_name(name).id)
-            for stats, label, color in (
-                (shift.stats_a, "A", "#4c72b0"),
-                (shift.stats_b, "B", "#dd8452"),
-            ):
-                row = stats.size_hist[i].astype(np.float64)
-                ax.plot(centres, row / max(row.sum(), 1), label=label, color=color)
+            rows = [
+                octaves(s.size_hist[i]).astype(np.float64) for s in (shift.stats_a, shift.stats_b)
+            ]
+            used = np.flatnonzero(rows[0] + rows[1])
+            span = np.arange(max(used[0] - 1, 0), min(used[-1] + 2, len(rows[0])))
+            for row, label, color in zip(rows, ("A", "B"), ("#4c72b0", "#dd8452"), strict=True):
+                ax.step(
+                    2.0**span, row[span] / max(row.sum(), 1), where="post", label=label, color=color
+                )
             ax.set_xscale("log")
             ax.set_title(f"{name} (JSD {shift.size_jsd[name]:.2f})", fontsize=9)
             ax.legend(fontsize=7)

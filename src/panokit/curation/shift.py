@@ -10,7 +10,8 @@ one score in [0, 1]:
 
 - a category present on one side only: 1;
 - a category's share: 1 - min(share_a, share_b) / max(share_a, share_b);
-- a size distribution or an image statistic: its Jensen-Shannon divergence.
+- a size distribution (one bin per octave) or an image statistic (16 bins over the
+  pooled range): its Jensen-Shannon divergence.
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ from numpy.typing import NDArray
 
 from panokit.core.taxonomy import LabelMap, Taxonomy
 from panokit.curation.features import FeatureTable, dataset_features
-from panokit.curation.stats import DatasetStats, compute_stats, jensen_shannon, require_samples
+from panokit.curation.stats import (
+    SIZE_BINS_PER_OCTAVE,
+    DatasetStats,
+    compute_stats,
+    jensen_shannon,
+    require_samples,
+)
 from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError, TaxonomyError
 
@@ -186,6 +193,12 @@ def feature_jsd(a: NDArray[np.float64], b: NDArray[np.float64], bins: int = FEAT
     return jensen_shannon(ha, hb)
 
 
+def octaves(hist: NDArray[np.int64]) -> NDArray[np.int64]:
+    """A size histogram summed into one bin per octave (sizes 2**k .. 2**(k+1))."""
+    h = np.asarray(hist)
+    return np.asarray(h.reshape(*h.shape[:-1], -1, SIZE_BINS_PER_OCTAVE).sum(axis=-1))
+
+
 def compare(
     stats_a: DatasetStats,
     stats_b: DatasetStats,
@@ -218,17 +231,13 @@ def compare(
                     "share",
                     name,
                     float(score),
-                    f"{sa[i]:.2%} of {name_a} vs {sb[i]:.2%} of {name_b} (x{ratio[name]:.2f})",
+                    f"{sa[i]:.2%} of A vs {sb[i]:.2%} of B (x{ratio[name]:.2f})",
                 )
             )
         elif ea[i] > 0:
-            items.append(
-                ShiftItem("missing", name, 1.0, f"absent from {name_b} ({sa[i]:.2%} of {name_a})")
-            )
+            items.append(ShiftItem("missing", name, 1.0, f"absent from B ({sa[i]:.2%} of A)"))
         elif eb[i] > 0:
-            items.append(
-                ShiftItem("missing", name, 1.0, f"absent from {name_a} ({sb[i]:.2%} of {name_b})")
-            )
+            items.append(ShiftItem("missing", name, 1.0, f"absent from A ({sb[i]:.2%} of B)"))
     has_a, has_b = ea.sum() > 0, eb.sum() > 0
     category_jsd = jensen_shannon(ea, eb) if has_a and has_b else float("nan")
     fa, fb = stats_a.sample_counts, stats_b.sample_counts
@@ -239,7 +248,7 @@ def compare(
     for i, name in enumerate(names):
         if not thing[i]:
             continue
-        ra, rb = stats_a.size_hist[i], stats_b.size_hist[i]
+        ra, rb = octaves(stats_a.size_hist[i]), octaves(stats_b.size_hist[i])
         if ra.sum() and rb.sum():
             size_jsd[name] = jensen_shannon(ra, rb)
             items.append(
@@ -251,8 +260,8 @@ def compare(
                     f"{stats_a.unit or 'elements'}",
                 )
             )
-    ta = stats_a.size_hist[thing].sum(axis=0)
-    tb = stats_b.size_hist[thing].sum(axis=0)
+    ta = octaves(stats_a.size_hist[thing].sum(axis=0))
+    tb = octaves(stats_b.size_hist[thing].sum(axis=0))
     things_size_jsd = jensen_shannon(ta, tb) if ta.sum() and tb.sum() else float("nan")
     image_jsd: dict[str, float] = {}
     image_means: dict[str, tuple[float, float]] = {}
