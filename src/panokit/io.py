@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from panokit.dataset import PanopticDataset
-from panokit.errors import FormatError, OutputExistsError
+from panokit.errors import FormatError, OutputExistsError, PanokitError
 from panokit.formats.registry import detect_format, get_format
 
 
@@ -74,18 +74,45 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def view_for(dataset: PanopticDataset, target_format: str) -> PanopticDataset:
+    """The dataset as its source format presents it to ``target_format``.
+
+    A format module may define ``view_for(dataset, target_format)`` to say how its data is
+    written in another format (Cityscapes -> COCO panoptic drops the classes its official
+    converter drops, as createPanopticImgs does).  Without one, the dataset is unchanged.
+    """
+    if not dataset.format or dataset.format == target_format:
+        return dataset
+    try:
+        source = get_format(dataset.format).load()
+    except PanokitError:
+        return dataset
+    hook = getattr(source, "view_for", None)
+    if hook is None:
+        return dataset
+    viewed: PanopticDataset = hook(dataset, target_format)
+    return viewed
+
+
 def write(
     dataset: PanopticDataset,
     out: str | os.PathLike[str],
     format: str,
     overwrite: bool = False,
+    raw: bool = False,
     **options: Any,
 ) -> Path:
-    """Write ``dataset`` to ``out`` in ``format``; all or nothing. Returns ``out``."""
+    """Write ``dataset`` to ``out`` in ``format``; all or nothing. Returns ``out``.
+
+    Unless ``raw``, the source format's official view for the target is applied first
+    (see :func:`view_for`).
+    """
     spec = get_format(format)
     module = spec.load()
     if not spec.can_write:
         raise FormatError(f"format {spec.name!r} can be read but not written")
+    if not raw:
+        dataset = view_for(dataset, spec.name)
     with atomic_directory(out, overwrite=overwrite) as staging:
         module.write(dataset, staging, **options)
     return Path(out)

@@ -530,3 +530,16 @@ def test_read_pair_converts_raw_ground_truth(tmp_path):
     assert gt.keys() == pr.keys() == ["lindau_000000_000019"]
     assert pr[0].load_label().equals(gt[0].load_label())
     assert cs.DEFAULT_PROTOCOL == "coco"
+
+
+def test_plain_write_to_coco_panoptic_applies_the_official_view(tmp_path):
+    put(tmp_path, "val", "lindau", 0, SMALL)
+    raw = panokit.read(tmp_path, format="cityscapes")
+    panokit.write(raw, tmp_path / "plain", format="coco-panoptic")
+    panokit.write(cs.to_panoptic(raw), tmp_path / "view", format="coco-panoptic")
+    plain = json.loads((tmp_path / "plain" / "cityscapes_panoptic_val.json").read_text())
+    view = json.loads((tmp_path / "view" / "cityscapes_panoptic_val.json").read_text())
+    assert plain == view
+    panokit.write(raw, tmp_path / "raw", format="coco-panoptic", raw=True)
+    raw_doc = json.loads((tmp_path / "raw" / "panoptic.json").read_text())
+    assert len(raw_doc["categories"]) == len(cs.taxonomy())

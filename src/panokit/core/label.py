@@ -339,31 +339,54 @@ class PanopticImage(PanopticLabel):
         )
 
     def bboxes(self) -> dict[int, tuple[int, int, int, int]]:
-        """Tight ``[x, y, width, height]`` of every non-void segment present, in one pass."""
-        flat = self.ids.ravel()
-        present, _ = _segment_counts(self.ids)
-        present = present[present != VOID]
-        if present.size == 0:
+        """Tight ``[x, y, width, height]`` of every non-void segment present, in one pass.
+
+        Works on the runs of equal ids along each row, so the cost follows the number of
+        runs (small for label images), not the number of pixels.
+        """
+        run_rows, run_starts, run_ends, run_ids = row_runs(self.ids)
+        keep = run_ids != VOID
+        if not keep.any():
             return {}
-        pos = np.searchsorted(present, flat)
-        pos = np.clip(pos, 0, len(present) - 1)
-        hit = present[pos] == flat
-        index = pos[hit]
-        lin = np.flatnonzero(hit)
-        ys, xs = np.divmod(lin, self.width)
+        run_rows, run_starts, run_ends = run_rows[keep], run_starts[keep], run_ends[keep]
+        present, index = np.unique(run_ids[keep], return_inverse=True)
         k = len(present)
-        x0 = np.full(k, np.iinfo(np.int64).max)
-        y0 = np.full(k, np.iinfo(np.int64).max)
-        x1 = np.full(k, -1)
-        y1 = np.full(k, -1)
-        np.minimum.at(x0, index, xs)
-        np.minimum.at(y0, index, ys)
-        np.maximum.at(x1, index, xs)
-        np.maximum.at(y1, index, ys)
+        big = np.iinfo(np.int64).max
+        x0 = np.full(k, big, dtype=np.int64)
+        y0 = np.full(k, big, dtype=np.int64)
+        x1 = np.full(k, -1, dtype=np.int64)
+        y1 = np.full(k, -1, dtype=np.int64)
+        np.minimum.at(x0, index, run_starts)
+        np.minimum.at(y0, index, run_rows)
+        np.maximum.at(x1, index, run_ends)
+        np.maximum.at(y1, index, run_rows)
         return {
             int(s): (int(a), int(b), int(c - a + 1), int(d - b + 1))
             for s, a, b, c, d in zip(present, x0, y0, x1, y1, strict=True)
         }
+
+
+def row_runs(
+    ids: NDArray[Any],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[Any]]:
+    """Maximal runs of equal values along the rows of a 2D array.
+
+    Returns (row, first column, last column, value) of every run, in raster order.
+    """
+    height, width = ids.shape
+    if ids.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, ids.ravel()[:0]
+    change = np.empty((height, width), dtype=bool)
+    change[:, 0] = True
+    np.not_equal(ids[:, 1:], ids[:, :-1], out=change[:, 1:])
+    rows, starts = np.nonzero(change)
+    values = ids[rows, starts]
+    ends = np.empty_like(starts)
+    same_row = rows[1:] == rows[:-1]
+    ends[:-1] = np.where(same_row, starts[1:] - 1, width - 1)
+    ends[-1] = width - 1
+    return rows.astype(np.int64), starts.astype(np.int64), ends.astype(np.int64), values
 
 
 class PanopticPointCloud(PanopticLabel):

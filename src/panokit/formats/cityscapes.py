@@ -780,3 +780,16 @@ def write(
             images = out / "leftImg8bit" / str(sample_split) / city
             images.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(sample.media, images / (stem + IMAGE_SUFFIX))
+
+
+def view_for(dataset: PanopticDataset, target_format: str) -> PanopticDataset:
+    """How raw Cityscapes labels are written in another format.
+
+    For ``coco-panoptic`` the raw gtFine view becomes createPanopticImgs' view
+    (:func:`to_panoptic`): classes ignored in evaluation become void, so panopticapi scores
+    exactly the 19 official classes.  Other targets get the raw labels.
+    """
+    raw = any(c.ignore_in_eval for c in dataset.taxonomy)
+    if target_format == "coco-panoptic" and raw:
+        return to_panoptic(dataset)
+    return dataset

@@ -24,6 +24,7 @@ from panokit.core.sample import Sample
 from panokit.core.taxonomy import Taxonomy
 from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError, TaxonomyError
+from panokit.formats.png import encode_png
 
 NAME = "coco-panoptic"
 
@@ -286,7 +287,7 @@ def read(
 # ------------------------------------------------------------------------------ writing
 def write_png_ids(ids: NDArray[Any], png_path: Path) -> None:
     """Encode segment ids as an RGB24 PNG."""
-    Image.fromarray(RGB24.encode(ids)).save(png_path, compress_level=1)
+    png_path.write_bytes(encode_png(RGB24.encode(ids)))
 
 
 def annotation_for(label: PanopticImage, image_id: Any, file_name: str) -> dict[str, Any]:
