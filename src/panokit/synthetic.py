@@ -4,15 +4,18 @@ Used by ``panokit demo``, the tests and the benchmarks; anyone may use it to mak
 Every image is a function of ``(seed, index)`` only, so any subset can be regenerated
 independently and in any order.
 
-Ground truth: wavy bands of *stuff* (sky, building, vegetation, terrain, sidewalk, road),
-void rectangles, ellipses of *things* (person, car, bicycle, truck) and crowd regions
-(sometimes two crowd regions of one class in one image).  The prediction is made from the
-ground truth with errors a real model makes: a small shift of the whole map, missed, split,
-merged and re-classed things, spurious things (also of ``bird``, a class that never occurs
-in the ground truth), terrain always predicted as vegetation (a class never predicted),
-predictions on void, detections inside crowd regions, and (every 50th image, ``index % 50 ==
-17``) an image with no predicted segment at all.  ``boat`` is in the taxonomy but occurs in
-neither.  Segment ids are random 24-bit values (all three RGB channels are used).
+The categories are twelve Cityscapes labels (same ids, names and colors), so the data
+converts to the ``cityscapes`` format.  Ground truth: wavy bands of *stuff* (sky, building,
+vegetation, terrain, sidewalk, road), void rectangles, ellipses of *things* (person, car,
+bicycle, truck) and crowd regions (two crowd regions of one class in every 7th image).
+The prediction is made from the ground truth with errors a real model makes: a small shift
+of the whole map, missed, split, merged and re-classed things, spurious things (also of
+``rider``, a class that never occurs in the ground truth), terrain always predicted as
+vegetation (a class never predicted), predictions on void, detections inside crowd
+regions, and (every 50th image, ``index % 50 == 17``) an image with no predicted segment
+at all.  ``train`` is in the taxonomy but occurs in neither.  Segment ids are random
+24-bit values (all three RGB channels are used).  String image ids look like Cityscapes
+ones (``synth_000003_000019``).
 """
 
 from __future__ import annotations
@@ -32,29 +35,29 @@ from panokit.core.sample import Sample
 from panokit.core.taxonomy import Category, Taxonomy
 from panokit.dataset import PanopticDataset
 
-THINGS = {1: "person", 2: "car", 3: "bicycle", 5: "truck", 7: "bird", 9: "boat"}
-STUFF = {20: "sky", 21: "building", 23: "vegetation", 25: "terrain", 27: "sidewalk", 29: "road"}
+THINGS = {24: "person", 26: "car", 33: "bicycle", 27: "truck", 25: "rider", 31: "train"}
+STUFF = {23: "sky", 11: "building", 21: "vegetation", 22: "terrain", 8: "sidewalk", 7: "road"}
 _COLORS = {
-    1: (220, 20, 60),
-    2: (0, 0, 142),
-    3: (119, 11, 32),
-    5: (0, 0, 70),
-    7: (165, 42, 42),
-    9: (0, 80, 100),
-    20: (70, 130, 180),
-    21: (70, 70, 70),
-    23: (107, 142, 35),
-    25: (152, 251, 152),
-    27: (244, 35, 232),
-    29: (128, 64, 128),
+    24: (220, 20, 60),
+    26: (0, 0, 142),
+    33: (119, 11, 32),
+    27: (0, 0, 70),
+    25: (255, 0, 0),
+    31: (0, 80, 100),
+    23: (70, 130, 180),
+    11: (70, 70, 70),
+    21: (107, 142, 35),
+    22: (152, 251, 152),
+    8: (244, 35, 232),
+    7: (128, 64, 128),
 }
-_GT_THINGS = (1, 2, 3, 5)
+_GT_THINGS = (24, 26, 33, 27)
 _EMPTY_PREDICTION_EVERY = 50
 _EMPTY_PREDICTION_AT = 17
 
 
 def synthetic_taxonomy() -> Taxonomy:
-    """The 12 categories of the synthetic data (6 things, 6 stuff)."""
+    """The 12 categories of the synthetic data (6 things, 6 stuff; Cityscapes label ids)."""
     cats = [Category(i, n, True, _COLORS[i]) for i, n in THINGS.items()]
     cats += [Category(i, n, False, _COLORS[i]) for i, n in STUFF.items()]
     return Taxonomy(cats, name="synthetic")
@@ -148,7 +151,7 @@ def make_pair(
 
     # --- stuff: wavy horizontal bands
     n_bands = int(rng.integers(3, 6))
-    choices = [(20,), (21, 23), (23, 25, 21), (27, 25), (29,)]
+    choices = [(23,), (11, 21), (21, 22, 11), (8, 22), (7,)]
     band_cats = [int(rng.choice(choices[min(b * 5 // n_bands, 4)])) for b in range(n_bands)]
     stuff_index = {c: table.add(c) for c in dict.fromkeys(band_cats)}
     xs = np.arange(w)
@@ -175,7 +178,7 @@ def make_pair(
         thing_info.append((k, cy, cx, ry, rx))
     crowd_regions: list[tuple[int, int, int, int, int]] = []
     n_crowd = 2 if index % 7 == 3 else int(rng.integers(0, 2))
-    crowd_cat = int(rng.choice((1, 2)))
+    crowd_cat = int(rng.choice((24, 26)))
     for _ in range(n_crowd):
         k = table.add(crowd_cat, iscrowd=True)
         y0, x0 = int(rng.integers(0, h - h // 8)), int(rng.integers(0, w - w // 6))
@@ -198,7 +201,7 @@ def make_pair(
     pred_table = _Segments([], [])
     lut = np.full(len(table.cats), -2, dtype=np.int32)  # -2: take the stuff underneath
     for c, k in stuff_index.items():
-        pc = 23 if c == 25 else c  # terrain is never predicted
+        pc = 21 if c == 22 else c  # terrain is never predicted
         existing = [i for i, cat in enumerate(pred_table.cats) if cat == pc]
         lut[k] = existing[0] if existing else pred_table.add(pc)
     stuff_lut = lut.copy()
@@ -237,9 +240,9 @@ def make_pair(
                 max(2, cw // 4),
                 pred_table.add(crowd_cat),
             )
-    # spurious things, birds included
+    # spurious things, riders included
     for _ in range(int(rng.integers(0, 4))):
-        cat = int(rng.choice((1, 2, 3, 5, 7)))
+        cat = int(rng.choice((24, 26, 33, 27, 25)))
         ry = max(2, int(rng.uniform(4, 30) * scale))
         cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
         _ellipse(pred_map, cy, cx, ry, max(2, int(ry * rng.uniform(0.5, 1.5))), pred_table.add(cat))
@@ -285,7 +288,7 @@ def synthetic_datasets(
 
 
 def _image_id(index: int, string_ids: bool) -> int | str:
-    return f"synth_{index:06d}_leftImg8bit" if string_ids else index + 1
+    return f"synth_{index:06d}_000019" if string_ids else index + 1
 
 
 def _segments_info(label: PanopticImage) -> list[dict[str, Any]]:
