@@ -20,13 +20,10 @@ import contextlib
 import io
 import json
 import shutil
-import struct
 import sys
 import tempfile
 import threading
 import time
-import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +31,6 @@ from PIL import Image
 
 import panokit
 from panokit.core.codecs import RGB24
-from panokit.core.label import PanopticImage
 from panokit.formats import cityscapes as cs
 from panokit.formats import coco_panoptic
 
@@ -112,73 +108,6 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def _png_chunk(tag: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(tag + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
-
-
-def fast_write_png_ids(ids: np.ndarray, png_path: Path) -> None:
-    """RGB24 PNG with the Sub filter and zlib's run-length strategy: label images are long
-    runs of one colour, so the filtered rows are mostly zeros (3-4x faster than Pillow)."""
-    rgb = RGB24.encode(ids)
-    h, w, _ = rgb.shape
-    rows = rgb.reshape(h, w * 3)
-    filtered = np.empty((h, w * 3 + 1), np.uint8)
-    filtered[:, 0] = 1  # PNG filter type Sub
-    filtered[:, 1:4] = rows[:, :3]
-    np.subtract(rows[:, 3:], rows[:, :-3], out=filtered[:, 4:])
-    packer = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    data = packer.compress(filtered.tobytes()) + packer.flush()
-    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    png_path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", data)
-        + _png_chunk(b"IEND", b"")
-    )
-
-
-def run_bboxes(self: PanopticImage) -> dict[int, tuple[int, int, int, int]]:
-    """Boxes from the runs of equal ids along rows (segments are large: few runs)."""
-    ids = self.ids
-    h, w = ids.shape
-    change = np.empty(ids.shape, bool)
-    change[:, 0] = True
-    np.not_equal(ids[:, 1:], ids[:, :-1], out=change[:, 1:])
-    starts = np.flatnonzero(change)
-    ends = np.append(starts[1:], ids.size)
-    values = ids.ravel()[starts]
-    keep = values != 0
-    values, starts, ends = values[keep], starts[keep], ends[keep]
-    row, x0 = np.divmod(starts, w)
-    x1 = x0 + (ends - starts) - 1
-    present, which = np.unique(values, return_inverse=True)
-    k = len(present)
-    bx0, by0 = np.full(k, w), np.full(k, h)
-    bx1, by1 = np.full(k, -1), np.full(k, -1)
-    np.minimum.at(bx0, which, x0)
-    np.maximum.at(bx1, which, x1)
-    np.minimum.at(by0, which, row)
-    np.maximum.at(by1, which, row)
-    return {
-        int(v): (int(a), int(b), int(c - a + 1), int(d - b + 1))
-        for v, a, b, c, d in zip(present, bx0, by0, bx1, by1, strict=True)
-    }
-
-
-@contextlib.contextmanager
-def proposed_fixes() -> Iterator[None]:
-    """Swap in the two proposed speed-ups (not in src/ yet) for one timed run."""
-    old_png, old_boxes = coco_panoptic.write_png_ids, PanopticImage.bboxes
-    coco_panoptic.write_png_ids = fast_write_png_ids  # type: ignore[assignment]
-    PanopticImage.bboxes = run_bboxes  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        coco_panoptic.write_png_ids = old_png  # type: ignore[assignment]
-        PanopticImage.bboxes = old_boxes  # type: ignore[method-assign]
 
 
 def run_panokit(root: Path, out: Path, check: bool) -> None:
@@ -292,15 +221,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"ratio       {official / ours:8.2f}x faster")
         print(f"outputs     {compare(work / 'official', work / 'ours')}")
-        with proposed_fixes():
-            t = time.perf_counter()
-            run_panokit(work / "data", work / "ours-fixed", check=not args.no_check)
-            fixed = time.perf_counter() - t
-        print(
-            f"panokit + proposed fixes (run-based bboxes, Sub/Z_RLE PNG; not in src yet): "
-            f"{fixed:.2f} s = {official / fixed:.2f}x faster; "
-            f"outputs {compare(work / 'official', work / 'ours-fixed')}"
-        )
         print("panokit per image (ms), first 10 images:")
         for step, ms in profile(work / "data", min(10, args.n)).items():
             print(f"  {step:26s} {ms:7.1f}")

@@ -69,6 +69,7 @@ from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError
 from panokit.formats import coco_panoptic
 from panokit.formats.data.cityscapes_labels import LABELS, LabelRow
+from panokit.formats.png import encode_png
 
 NAME = "cityscapes"
 DEFAULT_PROTOCOL = "coco"
@@ -774,8 +775,8 @@ def write(
         folder = out / "gtFine" / str(sample_split) / city
         folder.mkdir(parents=True, exist_ok=True)
         instance_ids, label_ids = encode_label(label, label.taxonomy or dataset.taxonomy, where)
-        Image.fromarray(instance_ids).save(folder / (stem + INSTANCE_SUFFIX), compress_level=1)
-        Image.fromarray(label_ids).save(folder / (stem + LABEL_SUFFIX), compress_level=1)
+        (folder / (stem + INSTANCE_SUFFIX)).write_bytes(encode_png(instance_ids))
+        (folder / (stem + LABEL_SUFFIX)).write_bytes(encode_png(label_ids))
         if copy_images and sample.media is not None:
             images = out / "leftImg8bit" / str(sample_split) / city
             images.mkdir(parents=True, exist_ok=True)
