@@ -192,3 +192,29 @@ def test_empty_dataset_is_a_clear_error(tmp_path, capsys):
         )
         assert code == 1, command
         assert "has no samples" in err
+
+
+def test_images_folder_gives_media_to_dedup_and_render(coco, tmp_path, capsys):
+    from PIL import Image
+
+    from tests.curation.test_dedup import blocky
+
+    doc = json.loads((coco / "panoptic.json").read_text())
+    names = [im["file_name"] for im in doc["images"]]
+    assert names[:2] == ["s0.jpg", "s1.jpg"]
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, name in enumerate(names):
+        picture = blocky(10 + i, size=16)[:10, :10] if i != 3 else blocky(11, size=16)[:10, :10]
+        Image.fromarray(picture).save(images / name, quality=95)
+    code, out, _ = run(capsys, "dedup", coco, "--images", images, "--threshold", "4")
+    assert code == 0 and "group 1 (image): s1 s3" in out
+    code, _, _ = run(
+        capsys, "render", coco, "--images", images, "--out", tmp_path / "p", "--limit", "1"
+    )
+    assert code == 0
+    drawn = np.asarray(Image.open(tmp_path / "p" / "s0.overlay.png"))
+    assert drawn.shape == (4 + 14 * 4 + 4, 10 + 170, 3)
+    photo = np.asarray(Image.open(images / "s0.jpg")).astype(int)
+    expected = np.round((photo[1, 1] + np.array([70, 130, 180])) / 2)  # sky blended at 0.5
+    assert np.abs(drawn[1, 1] - expected).max() <= 1

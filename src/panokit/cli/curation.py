@@ -14,6 +14,9 @@ from panokit.cli.render import console, console_err, write_json
 def _dataset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, help="the dataset (file or folder)")
     p.add_argument("--format", dest="format_name", help="format name (detected if omitted)")
+    p.add_argument(
+        "--images", type=Path, help="coco-panoptic: the folder of the images (images[].file_name)"
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -77,6 +80,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("path_b", type=Path, help="dataset B")
     p.add_argument("--format-a", help="format of A (detected if omitted)")
     p.add_argument("--format-b", help="format of B (detected if omitted)")
+    p.add_argument("--images-a", type=Path, help="coco-panoptic: the images folder of A")
+    p.add_argument("--images-b", type=Path, help="coco-panoptic: the images folder of B")
     p.add_argument("--map", type=Path, help="JSON/YAML map of B's categories onto A's")
     p.add_argument("--html", type=Path, help="write a self-contained HTML report with plots")
     p.add_argument("--json", type=Path, help="write the report as JSON")
@@ -86,10 +91,20 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_shift)
 
 
-def _open(path: Path, format_name: str | None) -> Any:
+def _open(path: Path, format_name: str | None, images: Path | None = None) -> Any:
     import panokit
+    from panokit.errors import PanokitError
+    from panokit.formats.registry import detect_format, get_format
 
-    return panokit.read(path, format=format_name)
+    if images is None:
+        return panokit.read(path, format=format_name)
+    spec = get_format(format_name) if format_name else detect_format(path)
+    if spec.name != "coco-panoptic":
+        raise PanokitError(
+            f"--images is for coco-panoptic datasets; {path} is {spec.name}, which finds its "
+            "media itself"
+        )
+    return panokit.read(path, format=spec.name, images_dir=images)
 
 
 @contextmanager
@@ -121,7 +136,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     from panokit.curation.stats import compute_stats
 
-    dataset = _open(args.path, args.format_name)
+    dataset = _open(args.path, args.format_name, args.images)
     with _progress("statistics", len(dataset)) as advance:
         stats = compute_stats(dataset, progress=advance, workers=args.workers)
     if args.html:
@@ -184,7 +199,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from panokit.errors import PanokitError
     from panokit.io import atomic_directory
 
-    dataset = _open(args.path, args.format_name)
+    dataset = _open(args.path, args.format_name, args.images)
     require_samples(dataset)
     if args.samples:
         missing = [k for k in args.samples if k not in dataset]
@@ -217,7 +232,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     from panokit.curation.stats import require_samples
     from panokit.io import atomic_write_bytes
 
-    dataset = _open(args.path, args.format_name)
+    dataset = _open(args.path, args.format_name, args.images)
     require_samples(dataset)
     if args.features:
         table = load_features(args.features, dataset)
@@ -273,7 +288,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     from panokit.curation.dedup import find_duplicates
     from panokit.curation.stats import require_samples
 
-    dataset = _open(args.path, args.format_name)
+    dataset = _open(args.path, args.format_name, args.images)
     if len(dataset) == 0:
         require_samples(dataset)
     with _progress("hashing", len(dataset)) as advance:
@@ -309,7 +324,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     )
     from panokit.curation.stats import require_samples
 
-    dataset = _open(args.path, args.format_name)
+    dataset = _open(args.path, args.format_name, args.images)
     require_samples(dataset)
     keys = dataset.keys()
     groups: list[list[str]] = []
@@ -380,8 +395,8 @@ def cmd_shift(args: argparse.Namespace) -> int:
 
     from panokit.curation.shift import domain_shift, read_label_map
 
-    a = _open(args.path_a, args.format_a)
-    b = _open(args.path_b, args.format_b)
+    a = _open(args.path_a, args.format_a, args.images_a)
+    b = _open(args.path_b, args.format_b, args.images_b)
     label_map = read_label_map(args.map, b.taxonomy, a.taxonomy) if args.map else None
     with _progress("comparing", 2 * (len(a) + len(b))) as advance:
         report = domain_shift(
