@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from panokit.core.codecs import BDD100K_RGBA
 from panokit.core.label import VOID, PanopticImage, Segment
@@ -276,7 +276,7 @@ def _segment_numbers(labels: list[Mapping[str, Any]]) -> list[int]:
 def decode_frame(
     frame: Mapping[str, Any], tax: Taxonomy, where: str, default_size: tuple[int, int]
 ) -> PanopticImage:
-    """Paint one Scalabel frame's RLE labels into a :class:`PanopticImage`."""
+    """Paint one Scalabel frame's labels (RLE masks, else poly2d) into a :class:`PanopticImage`."""
     labels = [lab for lab in frame.get("labels") or [] if isinstance(lab, Mapping)]
     if labels and labels[0].get("score") is not None:
         labels = sorted(labels, key=lambda lab: float(lab.get("score") or 0.0))
@@ -285,7 +285,6 @@ def decode_frame(
     segments: dict[int, Segment] = {}
     stuff_owner: dict[int, int] = {}
     numbers = _segment_numbers(labels)
-    mask_api = _mask_api() if labels else None
     for lab, seg_id in zip(labels, numbers, strict=True):
         name = lab.get("category")
         what = f"{where}, label {lab.get('id', seg_id)!r}"
@@ -293,22 +292,7 @@ def decode_frame(
             cat = tax.by_name(str(name))
         except TaxonomyError as exc:
             raise FormatError(f"{what}: {exc}") from None
-        rle = lab.get("rle")
-        if not isinstance(rle, Mapping) or "counts" not in rle or "size" not in rle:
-            raise FormatError(f"{what}: no 'rle' mask with 'counts' and 'size'")
-        if [int(v) for v in rle["size"]] != [height, width]:
-            raise FormatError(
-                f"{what}: RLE size {list(rle['size'])} differs from the frame's {[height, width]}"
-            )
-        counts = rle["counts"]
-        encoded = {
-            "size": [height, width],
-            "counts": counts.encode() if isinstance(counts, str) else counts,
-        }
-        try:
-            pixels = np.asarray(mask_api.decode(encoded)).astype(bool)  # type: ignore[union-attr]
-        except (TypeError, ValueError) as exc:
-            raise FormatError(f"{what}: undecodable RLE ({exc})") from None
+        pixels = _label_pixels(lab, height, width, what)
         attrs = lab.get("attributes") or {}
         flags = {n: True for n in FLAGS if bool(attrs.get(n, False))}
         target = seg_id
@@ -322,6 +306,113 @@ def decode_frame(
     present = set(np.unique(ids).tolist())
     segments = {k: v for k, v in segments.items() if k in present}
     return PanopticImage(ids, segments, tax)
+
+
+def _label_pixels(lab: Mapping[str, Any], height: int, width: int, what: str) -> NDArray[np.bool_]:
+    """The mask of one Scalabel label from its ``rle`` or, failing that, its ``poly2d``."""
+    rle = lab.get("rle")
+    if isinstance(rle, Mapping) and "counts" in rle and "size" in rle:
+        if [int(v) for v in rle["size"]] != [height, width]:
+            raise FormatError(
+                f"{what}: RLE size {list(rle['size'])} differs from the frame's {[height, width]}"
+            )
+        counts = rle["counts"]
+        encoded = {
+            "size": [height, width],
+            "counts": counts.encode() if isinstance(counts, str) else counts,
+        }
+        try:
+            decoded = _mask_api().decode(encoded)
+        except (TypeError, ValueError) as exc:
+            raise FormatError(f"{what}: undecodable RLE ({exc})") from None
+        return np.asarray(decoded).astype(bool)
+    polys = lab.get("poly2d")
+    if isinstance(polys, list) and polys:
+        return poly2d_mask(polys, height, width, what)
+    raise FormatError(f"{what}: no 'rle' mask (counts, size) and no 'poly2d'")
+
+
+def _flatten(
+    vertices: list[tuple[float, float]], types: str, closed: bool
+) -> list[tuple[float, float]]:
+    """Polyline of a Scalabel poly2d: "L" vertices joined by lines, "CC" pairs are the control
+    points of a cubic Bezier curve to the next vertex (sampled at 16 steps)."""
+    n = len(vertices)
+    points = [vertices[0]]
+    i = 1
+    while i < n + (1 if closed else 0):
+        if types[i % n] == "C" and i + 2 <= n + (1 if closed else 0) and types[(i + 1) % n] == "C":
+            p0, p1, p2 = points[-1], vertices[i % n], vertices[(i + 1) % n]
+            p3 = vertices[(i + 2) % n]
+            for step in range(1, 17):
+                t = step / 16
+                a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3
+                points.append(
+                    (
+                        a * p0[0] + b * p1[0] + c * p2[0] + d * p3[0],
+                        a * p0[1] + b * p1[1] + c * p2[1] + d * p3[1],
+                    )
+                )
+            i += 3
+        else:
+            points.append(vertices[i % n])
+            i += 1
+    return points
+
+
+def fill_polygon(points: list[tuple[float, float]], height: int, width: int) -> NDArray[np.bool_]:
+    """Pixels whose centre (x + 0.5, y + 0.5) lies inside the polygon (even-odd rule)."""
+    out = np.zeros((height, width), dtype=bool)
+    pts = np.asarray(points, dtype=np.float64)
+    if len(pts) < 3:
+        return out
+    x0, y0 = pts[:, 0], pts[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    top = max(0, int(np.floor(y0.min() - 0.5)))
+    bottom = min(height, int(np.ceil(y0.max() + 0.5)))
+    if bottom <= top:
+        return out
+    centres = np.arange(top, bottom, dtype=np.float64)[:, None] + 0.5
+    crossing = (y0 <= centres) != (y1 <= centres)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xs = x0 + (centres - y0) * (x1 - x0) / (y1 - y0)
+    for row, (hit, at) in enumerate(zip(crossing, xs, strict=True)):
+        cuts = np.sort(at[hit])
+        for a, b in zip(cuts[0::2], cuts[1::2], strict=False):
+            first = max(0, int(np.ceil(a - 0.5)))
+            last = min(width, int(np.ceil(b - 0.5)))
+            if last > first:
+                out[top + row, first:last] ^= True
+    return out
+
+
+def poly2d_mask(
+    polys: list[Any], height: int, width: int, what: str = "poly2d"
+) -> NDArray[np.bool_]:
+    """Rasterise Scalabel ``poly2d`` entries: closed ones fill the pixels whose centre is
+    inside (vertices in pixel-corner coordinates, pixel x spans [x, x + 1]); open ones are
+    drawn as 1 px lines.  Compared with the toolkit's matplotlib rendering, only pixels cut
+    by an edge may differ."""
+    mask = np.zeros((height, width), dtype=bool)
+    lines = Image.new("1", (width, height), 0)
+    draw = ImageDraw.Draw(lines)
+    for poly in polys:
+        try:
+            vertices = [(float(x), float(y)) for x, y in poly["vertices"]]
+            types = str(poly.get("types") or "L" * len(vertices))
+            closed = bool(poly.get("closed", True))
+        except (KeyError, TypeError, ValueError):
+            raise FormatError(f"{what}: poly2d needs 'vertices' [[x, y], ...]") from None
+        if len(types) != len(vertices):
+            raise FormatError(f"{what}: poly2d has {len(vertices)} vertices but {len(types)} types")
+        if len(vertices) < 2:
+            continue
+        path = _flatten(vertices, types, closed)
+        if closed and len(path) >= 3:
+            mask |= fill_polygon(path, height, width)
+        else:
+            draw.line([(x - 0.5, y - 0.5) for x, y in path], fill=1, width=1)
+    return mask | np.asarray(lines).astype(bool)
 
 
 def encode_frame(label: PanopticImage, name: str) -> dict[str, Any]:
