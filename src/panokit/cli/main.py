@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "panokit.cli.evaluate",
     "panokit.cli.demo",
     "panokit.cli.curation",
+    "panokit.cli.server",
 )
 """Modules that contribute sub-commands, in help order."""
 
