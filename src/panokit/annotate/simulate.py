@@ -2,7 +2,7 @@
 
 One cost model for every tool set (:class:`CostModel`): a click is 1 action, a polygon vertex
 1, a category pick 1 (choosing the current segment: a category, or a new instance of it), a
-brush stroke 1 plus 1 per started 50 px of its path.  Every change goes through
+brush stroke 1 plus 1 per full 50 px of its path (``1 + floor(length / 50)``).  Every change goes through
 :func:`~panokit.annotate.edits.apply_edit`, so the simulator measures the real operations.
 PQ against the ground truth (:mod:`panokit.annotate.quality`) is recorded after every segment
 (or group of clicks); the run stops as soon as it reaches ``target_pq``.
@@ -70,7 +70,7 @@ class CostModel:
 
     def stroke_cost(self, path_length: float) -> int:
         """Actions of one brush stroke whose path is ``path_length`` pixels long."""
-        return self.stroke + math.ceil(path_length / self.stroke_px_per_action - 1e-9)
+        return self.stroke + math.floor(path_length / self.stroke_px_per_action + 1e-9)
 
 
 @dataclass(frozen=True)
