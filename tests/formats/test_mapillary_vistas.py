@@ -307,3 +307,63 @@ def test_polygon_outside_the_image_is_named(tmp_path):
         str(err.value)
         == f"{path}, object 7 (object--vehicle--car): vertex (95, 2) lies outside the 20x10 image"
     )
+
+
+def test_bad_input_exits_1_and_writes_nothing(tmp_path, capsys):
+    from panokit.cli.main import main
+
+    root = tmp_path / "mvd"
+    (root / "validation/v2.0/polygons").mkdir(parents=True)
+    (root / "config_v2.0.json").write_text(json.dumps(CONFIG))
+    objects = [{"id": 7, "label": "object--vehicle--car", "polygon": [[1, 1], [95, 2], [3, 9]]}]
+    (root / "validation/v2.0/polygons/k.json").write_text(
+        json.dumps({"width": 20, "height": 10, "objects": objects})
+    )
+    assert main(["convert", str(root), str(tmp_path / "out"), "--to", "coco-panoptic"]) == 1
+    assert "vertex (95, 2) lies outside the 20x10 image" in " ".join(
+        capsys.readouterr().err.split()
+    )
+    assert not (tmp_path / "out").exists()
+    other = tmp_path / "v12"
+    (other / "validation/v1.2/labels").mkdir(parents=True)
+    (other / "config_v1.2.json").write_text(json.dumps(CONFIG))  # v2.0 labels in a v1.2 name
+    assert main(["convert", str(other), str(tmp_path / "out"), "--to", "coco-panoptic"]) == 1
+    assert "version mismatch: the file is named v1.2 but holds v2.0 labels" in " ".join(
+        capsys.readouterr().err.split()
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_mapillary_vistas_protocol_is_coco_on_the_panoptic_pngs(tmp_path):
+    from panokit.eval.protocols import get_protocol
+
+    assert get_protocol("mapillary-vistas").crowd and get_protocol("mapillary-vistas").void_in_union
+    panokit.write(dataset(), tmp_path / "gt", format="mapillary-vistas")
+    pred_labels = []
+    for sample in dataset():
+        lab = sample.load_label()
+        ids = lab.ids.copy()
+        ids[:, :3] = 0  # damage the prediction a little
+        segs = {k: v for k, v in lab.segments.items() if (ids == k).any()}
+        pred_labels.append(PanopticImage(ids, segs, TAX))
+    samples = [
+        Sample(f"key{i}", label_loader=lambda lab=lab: lab) for i, lab in enumerate(pred_labels)
+    ]
+    panokit.write(PanopticDataset(samples, TAX), tmp_path / "pred", format="mapillary-vistas")
+    gt, pred = mv.read_pair(tmp_path / "gt", tmp_path / "pred")
+    ours = panokit.evaluate(gt, pred, protocol="mapillary-vistas")
+    for name in ("gt", "pred"):
+        panokit.write(
+            panokit.read(tmp_path / name), tmp_path / f"{name}_coco", format="coco-panoptic"
+        )
+    coco = panokit.evaluate(
+        panokit.read(tmp_path / "gt_coco"), panokit.read(tmp_path / "pred_coco"), protocol="coco"
+    )
+    assert ours.protocol == "mapillary-vistas"
+    assert (ours.all.pq, ours.all.n, ours.all.tp, ours.all.fp) == (
+        coco.all.pq,
+        coco.all.n,
+        coco.all.tp,
+        coco.all.fp,
+    )
+    assert 0 < ours.all.pq < 1

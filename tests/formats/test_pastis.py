@@ -130,7 +130,17 @@ def test_unknown_class_and_missing_metadata(tmp_path):
     (tmp_path / "DATA_S2").mkdir()
     np.save(tmp_path / "ANNOTATIONS" / "TARGET_7.npy", np.zeros((3, 2, 2), np.uint8))
     assert panokit.read(tmp_path, format="pastis").keys() == ["7"]
-    with pytest.raises(
-        MissingFileError, match=r"metadata.geojson is needed to select folds \[1\]"
-    ):
+    with pytest.raises(MissingFileError, match=r"metadata.geojson is needed to select folds \[1\]"):
         panokit.read(tmp_path, format="pastis", folds=[1])
+
+
+def test_pastis_r_series_selection(tmp_path):
+    root = make_root(tmp_path / "PASTIS")
+    (root / "DATA_S1A").mkdir()
+    np.save(root / "DATA_S1A" / "S1A_10000.npy", np.ones((5, 3, 6, 8), np.float32))
+    np.save(root / "DATA_S1A" / "S1A_10001.npy", np.ones((7, 3, 6, 8), np.float32))
+    ds = panokit.read(root, satellite="S1A")
+    assert ds[1].load_media().shape == (7, 3, 6, 8) and ds.meta["satellite"] == "S1A"
+    assert ds[0].meta["dates"] == []  # the fake metadata has no dates-S1A
+    with pytest.raises(FormatError, match="unknown satellite 'S3'"):
+        panokit.read(root, satellite="S3")
