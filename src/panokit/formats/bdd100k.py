@@ -412,7 +412,8 @@ def poly2d_mask(
             mask |= fill_polygon(path, height, width)
         else:
             draw.line([(x - 0.5, y - 0.5) for x, y in path], fill=1, width=1)
-    return mask | np.asarray(lines).astype(bool)
+    mask |= np.asarray(lines).astype(bool)
+    return mask
 
 
 def encode_frame(label: PanopticImage, name: str) -> dict[str, Any]:
