@@ -303,3 +303,23 @@ def test_any_to_any_coco_to_bdd100k_and_vistas(tmp_path):
         "person",
         "road",
     ]
+
+
+def test_labelmap_to_dict_files_and_cityscapes_builtin(tmp_path):
+    from panokit.core import LabelMap
+    from panokit.formats import cityscapes
+
+    (tmp_path / "lm.json").write_text(
+        json.dumps(LabelMap({35: 35, 40: 35}, default=None, name="cars").to_dict())
+    )
+    spec = maps.load_map(tmp_path / "lm.json")
+    assert (spec.name, spec.unmapped) == ("cars", "error")
+    resolved = maps.resolve(spec, BDD)
+    assert dict(resolved.table) == {35: 35, 40: 35} and [c.name for c in resolved.target] == ["car"]
+    cs = cityscapes.taxonomy()
+    resolved = maps.resolve(maps.find_map("cityscapes-19", "cityscapes"), cs)
+    assert sorted(resolved.table) == [c.id for c in cs.evaluated]
+    assert all(k == v for k, v in resolved.table.items())
+    assert sorted(resolved.unmapped) == [-1, 1, 2, 3, 4, 5, 6, 9, 10, 14, 15, 16, 18, 29, 30]
+    with pytest.raises(TaxonomyError, match="neither a map file nor a built-in map"):
+        maps.find_map("kitti-19", "bdd100k")

@@ -117,9 +117,9 @@ def spec_from_dict(data: Mapping[str, Any], where: str) -> MapSpec:
             raise FormatError(f"{where}: target: {exc}") from None
     elif target is not None:
         raise FormatError(f"{where}: 'target' must be a taxonomy name or a list of categories")
-    unmapped = data.get("unmapped", data.get("default"))
-    if unmapped is not None and not isinstance(unmapped, str):
-        unmapped = "void" if unmapped == 0 else None
+    unmapped = data.get("unmapped")
+    if unmapped is None and "default" in data:  # LabelMap.to_dict(): None = no default
+        unmapped = "error" if data["default"] is None else "void"
     if unmapped is not None and unmapped not in UNMAPPED_CHOICES:
         raise FormatError(
             f"{where}: 'unmapped' must be one of {UNMAPPED_CHOICES}, got {unmapped!r}"
