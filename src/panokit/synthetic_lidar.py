@@ -246,4 +246,73 @@ def nuscenes_scan(
     return points, gt, pred
 
 
-__all__ = ["kitti_scan", "nuscenes_scan", "write_kitti_tree"]
+def write_nuscenes_tree(
+    dataroot: Path,
+    results: Path,
+    n_scans: int,
+    seed: int = 0,
+    n_points: int = 34_000,
+    version: str = "v1.0-synthetic",
+    split: str = "val",
+) -> list[str]:
+    """Write a Panoptic nuScenes ground truth (tables, ``panoptic/<version>/*.npz``,
+    ``samples/LIDAR_TOP/*.pcd.bin``) and a results folder (``panoptic/<split>/*.npz`` +
+    ``<split>/submission.json``) of ``n_scans`` synthetic scans; returns the tokens."""
+    import hashlib
+    import json
+
+    from panokit.formats.data.nuscenes import GENERAL_NAMES
+
+    dataroot, results = Path(dataroot), Path(results)
+    tables = dataroot / version
+    for folder in (tables, dataroot / "panoptic" / version, dataroot / "samples/LIDAR_TOP"):
+        folder.mkdir(parents=True, exist_ok=True)
+    (results / "panoptic" / split).mkdir(parents=True, exist_ok=True)
+    (results / split).mkdir(parents=True, exist_ok=True)
+    tokens, sample_data, panoptic = [], [], []
+    for i in range(n_scans):
+        token = hashlib.md5(f"sd-{seed}-{i}".encode()).hexdigest()
+        tokens.append(token)
+        points, gt, pred = nuscenes_scan(seed, i, n_points)
+        points.astype("<f4").tofile(dataroot / f"samples/LIDAR_TOP/{token}.pcd.bin")
+        np.savez_compressed(dataroot / "panoptic" / version / f"{token}_panoptic.npz", data=gt)
+        np.savez_compressed(results / "panoptic" / split / f"{token}_panoptic.npz", data=pred)
+        sample_data.append(
+            {
+                "token": token,
+                "sample_token": hashlib.md5(f"s-{seed}-{i}".encode()).hexdigest(),
+                "filename": f"samples/LIDAR_TOP/{token}.pcd.bin",
+                "fileformat": "pcd",
+                "is_key_frame": True,
+            }
+        )
+        panoptic.append(
+            {
+                "token": hashlib.md5(f"p-{seed}-{i}".encode()).hexdigest(),
+                "sample_data_token": token,
+                "filename": f"panoptic/{version}/{token}_panoptic.npz",
+            }
+        )
+    category = [
+        {"token": f"c{i}", "name": n, "description": "", "index": i}
+        for i, n in GENERAL_NAMES.items()
+    ]
+    for name, table in (
+        ("category", category),
+        ("sample_data", sample_data),
+        ("panoptic", panoptic),
+    ):
+        (tables / f"{name}.json").write_text(json.dumps(table))
+    meta = {
+        "task": "segmentation",
+        "use_camera": False,
+        "use_lidar": True,
+        "use_radar": False,
+        "use_map": False,
+        "use_external": False,
+    }
+    (results / split / "submission.json").write_text(json.dumps({"meta": meta}))
+    return tokens
+
+
+__all__ = ["kitti_scan", "nuscenes_scan", "write_kitti_tree", "write_nuscenes_tree"]

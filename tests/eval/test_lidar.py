@@ -23,9 +23,11 @@ from panokit.core.taxonomy import Category, Taxonomy
 from panokit.eval import PQAccumulator, get_protocol
 from panokit.eval.lidar import lidar_task
 from panokit.eval.protocols import LIDAR
+from panokit.formats import nuscenes as nu
 from panokit.formats import semantic_kitti as sk
+from panokit.formats.data.nuscenes import CHALLENGE_TAXONOMY
 from panokit.formats.data.semantic_kitti import DEFAULT_CONFIG
-from panokit.synthetic_lidar import write_kitti_tree
+from panokit.synthetic_lidar import write_kitti_tree, write_nuscenes_tree
 
 TOL = 1e-12
 
@@ -290,6 +292,209 @@ KITTI50_CLASSES = {
     ),
 }
 
+NUSC_FAST = {
+    "PQ": 0.5425336788878043,
+    "SQ": 0.8663125329648309,
+    "RQ": 0.6046510866182998,
+    "mIoU": 0.536263357486694,
+    "PQ_dagger": 0.5863813461953811,
+}
+NUSC_FAST_CLASSES = {
+    "barrier": (0.5797106546767562, 0.9661844244612604, 0.6, 0.36661002548853017, 6, 6, 2),
+    "bicycle": (
+        0.6983655540283512,
+        0.8380386648340215,
+        0.8333333333333334,
+        0.6889226100151745,
+        10,
+        2,
+        2,
+    ),
+    "bus": (
+        0.6017604497985876,
+        0.9720745727515645,
+        0.6190476190476191,
+        0.5846930562669204,
+        13,
+        7,
+        9,
+    ),
+    "car": (0.8451439602682415, 0.9860012869796151, 0.8571428571428571, 0.607504215851602, 6, 1, 1),
+    "construction_vehicle": (
+        0.8048775580671091,
+        0.965853069680531,
+        0.8333333333333334,
+        0.302285385058575,
+        10,
+        2,
+        2,
+    ),
+    "motorcycle": (
+        0.7127781587341929,
+        0.9800699682595153,
+        0.7272727272727273,
+        0.8038479227349379,
+        8,
+        2,
+        4,
+    ),
+    "pedestrian": (
+        0.7746537667874333,
+        0.9450775954806686,
+        0.819672131147541,
+        0.9260995370370371,
+        25,
+        4,
+        7,
+    ),
+    "traffic_cone": (0.4830304180384153, 0.9660608360768306, 0.5, 0.75, 5, 6, 4),
+    "trailer": (
+        0.5841651907139707,
+        0.9492684349102023,
+        0.6153846153846154,
+        0.3254709429531992,
+        8,
+        4,
+        6,
+    ),
+    "truck": (
+        0.7440152437420532,
+        0.9672198168646691,
+        0.7692307692307693,
+        0.6711794401101423,
+        5,
+        0,
+        3,
+    ),
+    "driveable_surface": (
+        0.17035110533159947,
+        0.6814044213263979,
+        0.25,
+        0.06268384927861045,
+        1,
+        5,
+        1,
+    ),
+    "other_flat": (0.4036657237152287, 0.8073314474304574, 0.5, 0.6054263565891473, 2, 4, 0),
+    "sidewalk": (0.39052934004358203, 0.7810586800871641, 0.5, 0.5150501672240803, 2, 4, 0),
+    "terrain": (0.38140627426619045, 0.7628125485323809, 0.5, 0.6636744464392579, 2, 4, 0),
+    "manmade": (0.36589854810530753, 0.7317970962106151, 0.5, 0.49855907780979825, 2, 4, 0),
+    "vegetation": (0.14018691588785046, 0.5607476635514018, 0.25, 0.20820668693009117, 1, 5, 1),
+}
+NUSC50 = {
+    "PQ": 0.7330824946907069,
+    "SQ": 0.935166983647471,
+    "RQ": 0.7875527364807724,
+    "mIoU": 0.7929176168640273,
+    "PQ_dagger": 0.7605191751494694,
+}
+NUSC50_CLASSES = {
+    "barrier": (
+        0.6058151747105569,
+        0.9686732220632344,
+        0.6254071661237784,
+        0.7088187152415503,
+        96,
+        64,
+        51,
+    ),
+    "bicycle": (
+        0.6643486625759408,
+        0.964228267210914,
+        0.6889952153110048,
+        0.6511815742164092,
+        72,
+        35,
+        30,
+    ),
+    "bus": (
+        0.7043620274518214,
+        0.9580838330393054,
+        0.7351778656126482,
+        0.7056925352302048,
+        186,
+        71,
+        63,
+    ),
+    "car": (
+        0.6631598021603,
+        0.9651929793818228,
+        0.6870748299319728,
+        0.7749259702005641,
+        101,
+        52,
+        40,
+    ),
+    "construction_vehicle": (
+        0.5717807625715908,
+        0.9481427835047899,
+        0.6030534351145038,
+        0.7245762172213095,
+        79,
+        68,
+        36,
+    ),
+    "motorcycle": (
+        0.6432096676620831,
+        0.9648145014931248,
+        0.6666666666666666,
+        0.6867455946340547,
+        79,
+        46,
+        33,
+    ),
+    "pedestrian": (
+        0.7019042889119053,
+        0.9551481658772801,
+        0.7348643006263048,
+        0.7955913891800371,
+        352,
+        115,
+        139,
+    ),
+    "traffic_cone": (
+        0.642807793805545,
+        0.9604304683918142,
+        0.6692913385826772,
+        0.7430054126443837,
+        85,
+        47,
+        37,
+    ),
+    "trailer": (
+        0.7854655074777114,
+        0.9600133980283139,
+        0.8181818181818182,
+        0.7094076890960178,
+        108,
+        23,
+        25,
+    ),
+    "truck": (
+        0.6503843505788423,
+        0.9676450093977897,
+        0.6721311475409836,
+        0.6516680076746921,
+        82,
+        41,
+        39,
+    ),
+    "driveable_surface": (
+        0.6567875875209621,
+        0.8209844844012026,
+        0.8,
+        0.8187086021013088,
+        40,
+        10,
+        10,
+    ),
+    "other_flat": (0.9078534092237396, 0.9078534092237396, 1.0, 0.9473608520530912, 50, 0, 0),
+    "sidewalk": (0.9158418518859454, 0.9158418518859454, 1.0, 0.9467102185585053, 50, 0, 0),
+    "terrain": (0.8641291415014579, 0.900134522397352, 0.96, 0.9451216317493148, 48, 2, 2),
+    "manmade": (0.8594523940195186, 0.8952629104369986, 0.96, 0.9418984863519464, 48, 2, 2),
+    "vegetation": (0.8920174929933894, 0.9102219316259076, 0.98, 0.9352689736710472, 49, 1, 1),
+}
+
 
 def _summary(result, iou):
     names = [c.name for c in result.per_class]
@@ -399,3 +604,40 @@ def test_ground_truth_instance_ids_above_32767(tmp_path):
         results.append(panokit.evaluate(gt, pred, protocol="semantic-kitti"))
     assert results[0].to_dict() == results[1].to_dict()
     assert results[0].things.tp > 0
+
+
+def _check_nuscenes(root: Path, expected: dict, classes: dict) -> None:
+    gt, pred = nu.read_pair(root / "data", root / "results", split="val")
+    assert lidar_task(gt, pred, [(i, i) for i in range(len(gt))]) is not None
+    fast = panokit.evaluate(gt, pred, protocol="nuscenes")
+    acc = PQAccumulator(CHALLENGE_TAXONOMY, "nuscenes")
+    for g, p in zip(gt, pred, strict=True):
+        acc.update(g.load_label(), p.load_label())
+    iou = acc.semantic_iou()
+    for result in (fast, acc.result()):
+        assert result.all.pq == pytest.approx(expected["PQ"], abs=TOL)
+        assert result.all.sq == pytest.approx(expected["SQ"], abs=TOL)
+        assert result.all.rq == pytest.approx(expected["RQ"], abs=TOL)
+        assert result.extra["miou"] == pytest.approx(expected["mIoU"], abs=TOL)
+        assert result.extra["pq_dagger"] == pytest.approx(expected["PQ_dagger"], abs=TOL)
+        for row, row_iou in zip(result.per_class, iou, strict=True):
+            pq, sq, rq, class_iou, tp, fp, fn = classes[row.name]
+            assert (row.tp, row.fp, row.fn) == (tp, fp, fn), row.name
+            assert (row.pq, row.sq, row.rq) == pytest.approx((pq, sq, rq), abs=TOL)
+            assert row_iou == pytest.approx(class_iou, abs=TOL)
+
+
+def test_nuscenes_protocol_is_registered():
+    proto = get_protocol("nuscenes")
+    assert proto.min_size == 15 and proto.label_map is None and proto.average == "all"
+
+
+def test_matches_nuscenes_devkit_small(tmp_path):
+    write_nuscenes_tree(tmp_path / "data", tmp_path / "results", 6, seed=13, n_points=20_000)
+    _check_nuscenes(tmp_path, NUSC_FAST, NUSC_FAST_CLASSES)
+
+
+@pytest.mark.slow
+def test_matches_nuscenes_devkit_50_scans_of_120k_points(tmp_path):
+    write_nuscenes_tree(tmp_path / "data", tmp_path / "results", 50, seed=2027, n_points=120_000)
+    _check_nuscenes(tmp_path, NUSC50, NUSC50_CLASSES)

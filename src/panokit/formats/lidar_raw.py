@@ -30,13 +30,15 @@ class RawScan:
     """A label file whose values are segments: ``split16`` (SemanticKITTI uint32),
     ``divisor1000-npz`` (nuScenes panoptic ``.npz`` key ``data``) or ``uint8-bin``
     (nuScenes-lidarseg).  ``category_lut`` (optional) maps the file's category ids to the
-    label's; ``points_from`` is a file whose size gives the expected number of points
-    (a ``velodyne`` scan: 16 bytes per point, a label file: its own item size)."""
+    label's; ``points_from`` is a file whose size gives the expected number of points."""
 
     path: Path
     kind: RawKind
     category_lut: NDArray[np.int64] | None = None
     points_from: Path | None = None
+    point_bytes: int = 16
+    """Bytes per point of ``points_from`` (16: SemanticKITTI scan, 20: nuScenes scan, 4: a
+    ``.label`` file)."""
     known: frozenset[int] | None = None
     """Category ids (before ``category_lut``) the file may hold; others raise (None: any)."""
 
@@ -48,11 +50,7 @@ class RawScan:
             size = os.stat(self.points_from).st_size
         except FileNotFoundError:
             raise MissingFileError(f"file not found: {self.points_from}") from None
-        if self.points_from.suffix == ".bin" and self.points_from.parent.name == "velodyne":
-            return size // 16
-        if self.points_from.suffix == ".label":
-            return size // 4
-        return None
+        return size // self.point_bytes
 
     def values(self) -> NDArray[Any]:
         """The per-point values of the file (with the length checks of the readers)."""

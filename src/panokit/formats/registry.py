@@ -87,7 +87,6 @@ FORMATS: dict[str, FormatSpec] = {
             "pointcloud",
             "panokit.formats.nuscenes",
             "nuScenes-lidarseg / Panoptic nuScenes via the JSON tables",
-            implemented=False,
         ),
         FormatSpec(
             "scannet",

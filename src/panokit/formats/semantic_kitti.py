@@ -375,7 +375,7 @@ def _with_expected_length(pred: Sample, gt: Sample) -> Sample:
 
     raw = getattr(inner, RAW_ATTR, None)
     if isinstance(raw, RawScan):
-        setattr(load, RAW_ATTR, replace(raw, points_from=gt_path))
+        setattr(load, RAW_ATTR, replace(raw, points_from=gt_path, point_bytes=4))
     return replace(pred, label_loader=load)
 
 
