@@ -125,7 +125,8 @@ def test_write_read_round_trip_every_source(tmp_path):
         assert b.equals(a), source
         a, b = (d[1].load_label() for d in (dataset(), back))  # arbitrary segment ids
         assert b.same_partition(a) and (source == "instances" or b.equals(a)), source
-    labels_only = panokit.read(root / "validation" / "v2.0", source="labels")
+    labels_only = panokit.read(root / "validation" / "v2.0" / "labels")
+    assert labels_only.meta["source"] == "labels"
     for a, b in zip(dataset(), labels_only, strict=True):
         np.testing.assert_array_equal(b.load_label().semantic(), a.load_label().semantic())
     # raw encodings as the dataset documents them
@@ -228,6 +229,12 @@ def test_version_mismatches_are_clear(tmp_path):
     with pytest.raises(
         MissingFileError,
         match=r"version mismatch: .*training/v2.0 does not exist \(found \['v1.2'\]\)",
+    ):
+        panokit.read(root, format="mapillary-vistas", version="v2.0", split="training")
+    (root / "training" / "v2.0" / "panoptic").mkdir(parents=True)
+    (root / "training" / "v2.0" / "panoptic" / "panoptic_2018.json").write_text("{}")
+    with pytest.raises(
+        FormatError, match=r"version mismatch: .*holds panoptic_2018.json but v2.0 uses"
     ):
         panokit.read(root, format="mapillary-vistas", version="v2.0", split="training")
     (root / "config_v1.2.json").write_text(json.dumps(CONFIG))

@@ -78,7 +78,9 @@ def _bitmask_dir(path: Path, split: str | None) -> Path:
         if len(splits) == 1:
             return base / splits[0]
         if len(splits) > 1:
-            raise FormatError(f"{base} holds several splits {splits}; pass split= one of them")
+            raise FormatError(
+                f"{base} holds several splits {splits}; pass split= one of them or the split folder"
+            )
     raise FormatError(f"{path}: no BDD100K bitmask PNGs found (expected bitmasks/<split>/*.png)")
 
 

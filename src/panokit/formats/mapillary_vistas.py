@@ -78,12 +78,12 @@ _ONLY_IN = {
 
 # --------------------------------------------------------------------------- locating
 def _find_root(path: Path) -> Path:
-    for candidate in (path, path.parent, path.parent.parent):
+    for candidate in (path, path.parent, path.parent.parent, path.parent.parent.parent):
         if any(candidate.glob("config_v*.json")):
             return candidate
     raise FormatError(
         f"{path}: no Mapillary Vistas config_v1.2.json / config_v2.0.json here or in the "
-        "two folders above"
+        "three folders above"
     )
 
 
@@ -178,7 +178,7 @@ def _version_and_split(
             )
         if len(present) != 1:
             raise FormatError(
-                f"{root}: pass split= one of {present or list(SPLITS)} "
+                f"{root}: pass split= one of {present or list(SPLITS)} or the split folder "
                 f"(found {version} labels for {present or 'no split'})"
             )
         split = present[0]
@@ -408,6 +408,12 @@ def read(
     """
     path = Path(path)
     root = _find_root(path)
+    rel = path.resolve().relative_to(root.resolve()).parts if path != root else ()
+    if len(rel) >= 3 and rel[2] in SOURCES:
+        if source is not None and source != rel[2]:
+            raise FormatError(f"{path} is the {rel[2]} folder but source={source!r} was asked")
+        source = rel[2]
+        path = path.parent
     version, split = _version_and_split(path, root, version, split)
     config = load_config(root, version)
     tax = taxonomy_from_config(config, version)
@@ -422,7 +428,7 @@ def read(
             (
                 s
                 for s, present in (
-                    ("panoptic", json_path.is_file()),
+                    ("panoptic", json_path.is_file() or (base / "panoptic").is_dir()),
                     ("instances", (base / "instances").is_dir()),
                     ("labels", (base / "labels").is_dir()),
                     ("polygons", (base / "polygons").is_dir()),
