@@ -133,8 +133,11 @@ def rgb_pair_runs(
 
 def rgb24_at(rgb: NDArray[np.uint8], positions: NDArray[np.intp]) -> NDArray[np.int64]:
     """RGB24 ids (R + 256 G + 65536 B) of the pixels at flat ``positions`` only."""
-    flat = np.ascontiguousarray(rgb).reshape(-1, 3)[positions].astype(np.int64)
-    ids: NDArray[np.int64] = flat[:, 0] | (flat[:, 1] << 8) | (flat[:, 2] << 16)
+    flat = np.ascontiguousarray(rgb).reshape(-1)
+    at = positions * 3
+    ids: NDArray[np.int64] = flat[at].astype(np.int64)
+    ids |= flat[at + 1].astype(np.int64) << 8
+    ids |= flat[at + 2].astype(np.int64) << 16
     return ids
 
 

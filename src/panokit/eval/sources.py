@@ -90,24 +90,62 @@ class CocoPair:
     pred_where: str
 
 
+def table_from_info(
+    segments_info: Sequence[Mapping[str, Any]],
+    where: str,
+    taxonomy: Taxonomy,
+    known: frozenset[int] | None = None,
+) -> SegmentTable:
+    """The :class:`SegmentTable` of a ``segments_info`` list, checked as the coco-panoptic
+    reader checks it (any problem is raised with the reader's message)."""
+    known = frozenset(taxonomy.ids) if known is None else known
+    count = len(segments_info)
+    ids = np.empty(count, dtype=np.int64)
+    cats = np.empty(count, dtype=np.int64)
+    crowd = np.empty(count, dtype=np.bool_)
+    area = np.empty(count, dtype=np.int64)
+    try:
+        for k, info in enumerate(segments_info):
+            ids[k] = info["id"]
+            cats[k] = info["category_id"]
+            crowd[k] = bool(info.get("iscrowd", 0))
+            declared = info.get("area")
+            area[k] = -1 if declared is None else declared
+        valid = (
+            bool((ids > 0).all())
+            and len(np.unique(ids)) == count
+            and all(c in known for c in cats.tolist())
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        valid = False
+    if not valid:  # let the reader name the problem
+        from panokit.formats.coco_panoptic import segments_from_info
+
+        segments = segments_from_info(list(segments_info), where, taxonomy)
+        return SegmentTable.from_segments(segments)  # pragma: no cover - reader raised
+    order = np.argsort(ids, kind="stable")
+    return SegmentTable(ids[order], cats[order], crowd[order], area[order], order.astype(np.int64))
+
+
 class CocoTask:
     """COCO panoptic pairs evaluated from their files (the fast path)."""
 
     def __init__(self, pairs: Sequence[CocoPair], taxonomy: Taxonomy) -> None:
         self.pairs = list(pairs)
         self.taxonomy = taxonomy
+        self.known_ids = frozenset(taxonomy.ids)
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def tables(self, i: int) -> tuple[SegmentTable, SegmentTable]:
         """The segment tables of pair ``i`` (categories checked against the taxonomy)."""
-        from panokit.formats.coco_panoptic import segments_from_info
-
         pair = self.pairs[i]
-        gt = segments_from_info(list(pair.gt_info), pair.gt_where, self.taxonomy)
-        pred = segments_from_info(list(pair.pred_info), pair.pred_where, self.taxonomy)
-        return SegmentTable.from_segments(gt), SegmentTable.from_segments(pred)
+        known = self.known_ids
+        return (
+            table_from_info(pair.gt_info, pair.gt_where, self.taxonomy, known),
+            table_from_info(pair.pred_info, pair.pred_where, self.taxonomy, known),
+        )
 
     def accumulate(self, acc: PQAccumulator, i: int) -> None:
         """Decode pair ``i`` and add it to ``acc``."""
@@ -213,4 +251,5 @@ __all__ = [
     "DatasetTask",
     "coco_task",
     "decode_png_rgb",
+    "table_from_info",
 ]
