@@ -374,3 +374,14 @@ def test_mapillary_vistas_protocol_is_coco_on_the_panoptic_pngs(tmp_path):
         coco.all.fp,
     )
     assert 0 < ours.all.pq < 1
+
+
+def test_rgb_labels_png_is_refused(tmp_path):
+    root = _official(tmp_path)
+    (root / "training/v1.2/labels").mkdir(exist_ok=True)
+    Image.fromarray(np.zeros((2, 4, 3), np.uint8)).save(root / "training/v1.2/labels/--abc.png")
+    ds = panokit.read(root / "training/v1.2/labels")
+    with pytest.raises(
+        FormatError, match=r"labels/--abc.png: expected one label id per pixel .* shape \(2, 4, 3\)"
+    ):
+        ds[0].load_label()

@@ -203,6 +203,11 @@ def _open_png(path: Path) -> NDArray[Any]:
 
 
 def _check_label_range(labels: NDArray[Any], n_labels: int, path: Path, version: str) -> None:
+    if labels.ndim != 2:
+        raise FormatError(
+            f"{path}: expected one label id per pixel (8-bit paletted labels or 16-bit "
+            f"instances PNG), found an array of shape {labels.shape}"
+        )
     if labels.size and int(labels.max()) >= n_labels:
         bad = sorted(int(v) for v in np.unique(labels[labels >= n_labels]))[:10]
         raise FormatError(
