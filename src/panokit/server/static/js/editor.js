@@ -144,11 +144,16 @@ export class Editor {
 
   async loadSuperpixels() {
     const t0 = this.metrics.openStart;
+    if (this.sample.superpixels === "none" || this.sample.superpixels === "failed") {
+      this.status(`no superpixels for this sample (${this.sample.superpixels}); brush, polygon and fill still work`);
+      return;
+    }
     for (let attempt = 0; this.alive; attempt++) {
       try {
         const response = await api.superpixels(this.sampleId);
         this.hier = await Hierarchy.fromWire(await response.arrayBuffer());
         this.level = Math.min(this.level, this.hier.levels.length - 1);
+        this.hier.members(this.level); // the first click on a level should not pay for its index
         this.metrics.superpixelsReady = performance.now() - t0;
         this.updateLevelControl();
         return;
@@ -315,6 +320,7 @@ export class Editor {
     if (!this.hier) return;
     const t0 = performance.now();
     this.level = Math.max(0, Math.min(this.hier.levels.length - 1, v));
+    this.hier.members(this.level);
     this.updateLevelControl();
     this.hover = null;
     this.updateHover();
@@ -1004,6 +1010,22 @@ export class Editor {
       this.comments = await api.comments(this.sampleId);
       this.refreshSide();
     } catch (err) { toast(err.message); }
+  }
+
+  // ------------------------------------------------------------------ test hooks
+  /** Client (CSS) coordinates of the centre of image pixel (px, py). */
+  screenOf(px, py) {
+    const r = this.canvas.getBoundingClientRect(), v = this.view;
+    return [r.left + v.tx + (px + 0.5) * v.scale, r.top + v.ty + (py + 0.5) * v.scale];
+  }
+
+  /** The current label as {png: base64 RGB24 PNG, segments: rows}. */
+  async exportLabel() {
+    const blob = await encodeIdsPNG(this.label.ids, this.label.width, this.label.height);
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    let text = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return { png: btoa(text), segments: this.label.segmentRows(), revision: this.revision, logBase: this.logBase, log: this.log };
   }
 
   // ------------------------------------------------------------------ dialogs, keys

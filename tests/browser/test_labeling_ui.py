@@ -1,0 +1,303 @@
+"""End to end in headless Chromium: log in, label a sample with every tool, save, reload,
+compare with panokit.annotate pixel by pixel, submit, reject as reviewer, see the comment,
+and survive a forced 409.  Screenshots go to test-artifacts/browser/; the Performance API
+figures are printed (run with ``-s`` to see them)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.browser.conftest import ARTIFACTS, PASSWORD, LiveServer, populate, start_server
+
+pytestmark = pytest.mark.browser
+
+WIDTH, HEIGHT = 1632, 1224  # 2 MP
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    from PIL import Image
+
+    from panokit.annotate.synthetic import street_scene
+
+    scene = street_scene(240, 320, seed=3)
+    big = np.asarray(Image.fromarray(scene.image).resize((WIDTH, HEIGHT), Image.BILINEAR))
+    server = start_server(tmp_path_factory.mktemp("server"))
+    try:
+        populate(server, {"street-0001": big})
+        yield server
+    finally:
+        server.server.should_exit = True
+        server.thread.join(timeout=10)
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def login(page: Any, url: str, user: str) -> None:
+    page.goto(url + "/#/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form#login button[type=submit]")
+    page.wait_for_selector(".card.dataset")
+
+
+def wait_editor(page: Any) -> None:
+    page.wait_for_function(
+        "window.__panokit && window.__panokit.editor.hier && window.__panokit.editor.metrics.labelReady",
+        timeout=30000,
+    )
+
+
+def click_pixel(page: Any, x: int, y: int) -> None:
+    sx, sy = page.evaluate(f"window.__panokit.editor.screenOf({x}, {y})")
+    page.mouse.click(sx, sy)
+
+
+def drag_pixels(page: Any, points: list[tuple[int, int]], steps: int = 12) -> None:
+    sx, sy = page.evaluate(f"window.__panokit.editor.screenOf({points[0][0]}, {points[0][1]})")
+    page.mouse.move(sx, sy)
+    page.mouse.down()
+    for x, y in points[1:]:
+        tx, ty = page.evaluate(f"window.__panokit.editor.screenOf({x}, {y})")
+        page.mouse.move(tx, ty, steps=steps)
+    page.mouse.up()
+
+
+def browser_label(page: Any) -> dict[str, Any]:
+    """The browser's current label, decoded: ids, segment rows, revision, edit log."""
+    from panokit.api.convert import decode_ids_png
+
+    out: dict[str, Any] = page.evaluate("window.__panokit.editor.exportLabel()")
+    out["ids"] = decode_ids_png(base64.b64decode(out.pop("png")))
+    return out
+
+
+def engine_replay(live: LiveServer, sample_id: int, base: Any, log: list[dict[str, Any]]) -> Any:
+    """Apply the browser's recorded edits with panokit.annotate to ``base``."""
+    from panokit.annotate import EditContext, SuperpixelHierarchy, apply_edit, edit_from_dict
+
+    response = live.call("mia", "GET", f"/samples/{sample_id}/superpixels")
+    assert response.status_code == 200
+    context = EditContext(superpixels=SuperpixelHierarchy.from_bytes(response.content))
+    label = base
+    for edit in log:
+        label, _ = apply_edit(label, edit_from_dict(edit), context)
+    return label
+
+
+def server_label(live: LiveServer, sample_id: int) -> Any:
+    from panokit.annotate.synthetic import STREET_TAXONOMY
+    from panokit.api.convert import label_from_wire
+
+    meta = live.call("mia", "GET", f"/samples/{sample_id}/label").json()
+    png = live.call("mia", "GET", f"/samples/{sample_id}/label/png").content
+    return label_from_wire(png, meta["segments"], STREET_TAXONOMY), meta["revision"]
+
+
+def table(label: Any) -> dict[int, int]:
+    return {int(k): int(s.category_id) for k, s in label.segments.items()}
+
+
+def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
+    from panokit.annotate.synthetic import STREET_TAXONOMY
+    from panokit.core import PanopticImage
+
+    sample_id = live.samples["street-0001"]
+    labeler = chromium.new_context(viewport={"width": 1400, "height": 900})
+    page = labeler.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    # --- log in, datasets, sample grid, next sample from the queue
+    page.goto(live.url + "/")
+    page.wait_for_selector("form#login")
+    shot(page, "01-login")
+    login(page, live.url, "lea")
+    page.click(".card.dataset")
+    page.wait_for_selector(".card.sample img")
+    shot(page, "02-sample-grid")
+    page.click("#next")
+    wait_editor(page)
+    assert page.evaluate("window.__panokit.editor.sampleId") == sample_id
+    first_paint = page.evaluate("window.__panokit.metrics.firstPaint")
+
+    # --- superpixel clicks at two granularity levels (road coarse, sky finer)
+    page.click("[data-cat='1']")  # road (stuff)
+    click_pixel(page, WIDTH // 2, int(HEIGHT * 0.92))
+    for _ in range(3):
+        page.keyboard.press(".")
+    assert page.evaluate("window.__panokit.editor.level") == 3
+    page.keyboard.press("5")  # sky
+    click_pixel(page, WIDTH // 2, int(HEIGHT * 0.04))
+    click_pixel(page, WIDTH // 5, int(HEIGHT * 0.06))
+    # drag across superpixels paints every region under the pointer
+    page.keyboard.press("4")  # vegetation
+    drag_pixels(page, [(int(WIDTH * 0.05), int(HEIGHT * 0.5)), (int(WIDTH * 0.3), int(HEIGHT * 0.5))])
+
+    # --- brush, then an eraser stroke and a snapped brush stroke
+    page.keyboard.press("b")
+    page.keyboard.press("3")  # building
+    drag_pixels(page, [(300, 400), (700, 420), (900, 300)])
+    page.keyboard.press("e")
+    drag_pixels(page, [(500, 350), (520, 450)], steps=6)
+    page.keyboard.press("b")
+    page.keyboard.press("g")  # snap to superpixels
+    page.keyboard.press("6")  # terrain
+    drag_pixels(page, [(1300, 800), (1400, 820)], steps=6)
+    page.keyboard.press("g")
+
+    # --- two instances of a thing (car): superpixel click, then N + polygon
+    page.keyboard.press("s")
+    page.keyboard.press("8")  # car
+    page.keyboard.press(".")
+    click_pixel(page, int(WIDTH * 0.25), int(HEIGHT * 0.8))
+    page.keyboard.press("n")
+    page.keyboard.press("p")
+    for x, y in ((1000, 900), (1200, 880), (1250, 1050), (1020, 1080)):
+        click_pixel(page, x, y)
+    page.keyboard.press("Enter")
+    # protect mode + fill unlabeled of one region, then undo / redo
+    page.keyboard.press("x")
+    page.keyboard.press("f")
+    page.keyboard.press("2")  # sidewalk
+    click_pixel(page, int(WIDTH * 0.1), int(HEIGHT * 0.75))
+    page.keyboard.press("x")
+    before = page.evaluate("window.__panokit.editor.log.length")
+    page.keyboard.press("Control+z")
+    assert page.evaluate("window.__panokit.editor.log.length") == before - 1
+    page.keyboard.press("Control+Shift+z")
+    assert page.evaluate("window.__panokit.editor.log.length") == before
+
+    # performance: a long brush stroke on the 2 MP image
+    page.keyboard.press("b")
+    page.keyboard.press("9")  # sign (thing, new instance)
+    page.evaluate("window.__panokit.metrics.moves.length = 0")
+    drag_pixels(page, [(100, 1000), (600, 1100), (1100, 1000), (1500, 1150)], steps=40)
+    moves = page.evaluate("window.__panokit.metrics.moves")
+    clicks = page.evaluate("window.__panokit.metrics.clicks")
+    shot(page, "03-editor")
+    page.keyboard.press("?")
+    page.wait_for_selector("table.help")
+    shot(page, "04-help")
+    page.keyboard.press("Escape")
+
+    state = browser_label(page)
+    cars = [r["id"] for r in state["segments"] if r["category_id"] == 12]
+    assert len(cars) == 2, state["segments"]
+    ops = [e["op"] for e in state["log"]]
+    assert {"click_region", "brush", "erase", "polygon", "fill_unlabeled"} <= set(ops), ops
+
+    # --- save, then the saved label equals the engine's result for the same actions
+    page.keyboard.press("Control+s")
+    page.wait_for_function("window.__panokit.editor.revision === 1 && !window.__panokit.editor.dirty")
+    saved, revision = server_label(live, sample_id)
+    assert revision == 1
+    empty = PanopticImage(np.zeros((HEIGHT, WIDTH), dtype=np.uint32), {}, STREET_TAXONOMY)
+    expected = engine_replay(live, sample_id, empty, state["log"])
+    assert np.array_equal(saved.ids, expected.ids)
+    assert np.array_equal(state["ids"], expected.ids)
+    assert table(saved) == table(expected)
+    assert len(expected.segments) >= 8
+
+    # --- reload: the same label comes back
+    page.reload()
+    wait_editor(page)
+    reloaded = browser_label(page)
+    assert reloaded["revision"] == 1
+    assert np.array_equal(reloaded["ids"], expected.ids)
+    assert {r["id"]: r["category_id"] for r in reloaded["segments"]} == table(expected)
+    reload_paint = page.evaluate("window.__panokit.metrics.firstPaint")
+
+    # --- submit for review
+    page.click("[data-act='submit']")
+    page.wait_for_selector(".dataset-head")
+    assert live.call("mia", "GET", f"/samples/{sample_id}").json()["status"] == "labeled"
+
+    # --- the reviewer rejects with a comment
+    reviewer = chromium.new_context(viewport={"width": 1400, "height": 900})
+    rpage = reviewer.new_page()
+    login(rpage, live.url, "rex")
+    rpage.click(".card.dataset")
+    rpage.click("#nextReview")
+    wait_editor(rpage)
+    rpage.wait_for_selector("[data-ref='reviewBox']:not(.hidden)")
+    comment = "the sign instance is painted over the road; please fix it"
+    rpage.fill("[data-ref='reviewComment']", comment)
+    shot(rpage, "05-review")
+    rpage.click("[data-act='reject']")
+    rpage.wait_for_selector(".dataset-head")
+    assert live.call("mia", "GET", f"/samples/{sample_id}").json()["status"] == "rejected"
+
+    # --- the labeler sees the comment
+    page.goto(f"{live.url}/#/samples/{sample_id}")
+    wait_editor(page)
+    page.wait_for_selector("[data-ref='rejectionText']")
+    assert page.inner_text("[data-ref='rejectionText']") == comment
+    shot(page, "06-rejected")
+
+    # --- forced 409: someone saves while the labeler edits; nothing is lost
+    from panokit.api.convert import encode_ids_png, segments_json
+
+    other = saved.ids.copy()
+    road_id = next(k for k, s in saved.segments.items() if s.category_id == 1)
+    other[:40, :40] = road_id
+    meddled = PanopticImage(other, dict(saved.segments), STREET_TAXONOMY)
+    response = live.call(
+        "mia",
+        "PUT",
+        f"/samples/{sample_id}/label",
+        files={
+            "png": ("l.png", encode_ids_png(meddled.ids), "image/png"),
+            "segments": ("s.json", segments_json(meddled.segments).encode(), "application/json"),
+        },
+        data={"base_revision": "1"},
+    )
+    assert response.status_code == 200, response.text
+    page.keyboard.press("s")
+    page.keyboard.press("7")  # person
+    click_pixel(page, int(WIDTH * 0.6), int(HEIGHT * 0.7))
+    pending = page.evaluate("window.__panokit.editor.log")
+    page.click("[data-act='save']")
+    page.wait_for_selector("[data-ref='conflictText']")
+    text = page.inner_text("[data-ref='conflictText']")
+    assert "revision 2" in text and "1 edit(s)" in text, text
+    shot(page, "07-conflict")
+    assert page.evaluate("window.__panokit.editor.dirty")
+    page.click("[data-conflict='rebase']")
+    page.wait_for_function("window.__panokit.editor.revision === 2 && window.__panokit.editor.log.length === 1")
+    page.click("[data-act='save']")
+    page.wait_for_function("window.__panokit.editor.revision === 3 && !window.__panokit.editor.dirty")
+    final, revision = server_label(live, sample_id)
+    assert revision == 3
+    rebased = engine_replay(live, sample_id, meddled, pending)
+    assert np.array_equal(final.ids, rebased.ids)
+    assert table(final) == table(rebased)
+    assert (final.ids[:40, :40] == road_id).all()  # the other user's change survived
+    assert errors == []
+
+    # --- figures (Performance API, measured in the browser)
+    stroke = [m for m in moves if m["kind"] == "brush"]
+    stroke_ms = sorted(m["ms"] for m in stroke)
+    report = {
+        "image": f"{WIDTH}x{HEIGHT}",
+        "first_paint_ms": round(first_paint, 1),
+        "first_paint_reload_ms": round(reload_paint, 1),
+        "superpixel_click_repaint_ms": [round(c["frameMs"], 1) for c in clicks],
+        "superpixel_click_sync_ms": [round(c["ms"], 1) for c in clicks],
+        "brush_moves": len(stroke),
+        "brush_move_ms_p50": round(stroke_ms[len(stroke_ms) // 2], 2),
+        "brush_move_ms_max": round(stroke_ms[-1], 2),
+    }
+    print("\nPANOKIT UI PERFORMANCE " + json.dumps(report))
+    (ARTIFACTS / "performance.json").write_text(json.dumps(report, indent=2))
+    labeler.close()
+    reviewer.close()
