@@ -93,7 +93,6 @@ FORMATS: dict[str, FormatSpec] = {
             "pointcloud",
             "panokit.formats.scannet",
             "ScanNet v2 scans: mesh vertices, over-segmentation and aggregation",
-            implemented=False,
         ),
     )
 }
