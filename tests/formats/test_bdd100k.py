@@ -211,3 +211,10 @@ def test_poly2d_frames_rasterise_pixel_centres(tmp_path):
         FormatError, match=r"pan_seg_val.json, frame 'p.jpg', label 'b': no 'rle' mask"
     ):
         panokit.read(tmp_path / "pan_seg_val.json")[0].load_label()
+
+
+def test_unused_high_attribute_bits_are_ignored():
+    rgba = BDD100K_RGBA.encode(np.array([[35, 35]]), np.array([[31, 31]]), crowd=np.array([[1, 1]]))
+    rgba[0, 1, 1] |= 0x30  # bits above "truncated" carry no meaning
+    label = bdd100k.decode_bitmask(rgba, TAX, "x")
+    assert label.ids.tolist() == [[31, 31]] and label.segments[31].attributes == {"crowd": True}

@@ -116,11 +116,27 @@ def sniff(path: Path) -> bool:
 
 
 # ------------------------------------------------------------------------ bitmask codec
+def _distinct_words(rgba: NDArray[Any]) -> NDArray[np.uint32]:
+    """The distinct pixels as uint32 words (R, G low nibble, B, A bytes), found on runs of
+    equal neighbours (few) rather than on every pixel."""
+    keep = np.frombuffer(bytes([0xFF, 0x0F, 0xFF, 0xFF]), dtype=np.uint32)[0]
+    words: NDArray[np.uint32] = np.ascontiguousarray(rgba, dtype=np.uint8).view(np.uint32)
+    flat: NDArray[np.uint32] = (words & keep).ravel()
+    if flat.size == 0:
+        return flat
+    change = np.empty(flat.size, dtype=bool)
+    change[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=change[1:])
+    distinct: NDArray[np.uint32] = np.unique(flat[change])
+    return distinct
+
+
 def decode_bitmask(rgba: NDArray[Any], tax: Taxonomy, where: str) -> PanopticImage:
     """Turn an (H, W, 4) BDD100K bitmask into a :class:`PanopticImage`."""
     if rgba.ndim != 3 or rgba.shape[2] != 4:
         raise FormatError(f"{where}: a BDD100K bitmask is RGBA (H, W, 4); got shape {rgba.shape}")
-    fields = BDD100K_RGBA.decode(rgba)
+    distinct = _distinct_words(rgba)
+    fields = BDD100K_RGBA.decode(distinct.view(np.uint8).reshape(-1, 4))
     category = fields.category.astype(np.int64)
     annotation = fields.annotation.astype(np.int64)
     known = np.zeros(256, dtype=bool)
@@ -128,34 +144,41 @@ def decode_bitmask(rgba: NDArray[Any], tax: Taxonomy, where: str) -> PanopticIma
     known[0] = True
     bad = ~known[category]
     if bad.any():
-        values = sorted(int(v) for v in np.unique(category[bad]))
+        values = sorted({int(v) for v in category[bad]})
+        count = int(np.isin(rgba[..., 0], values).sum())
         raise FormatError(
-            f"{where}: unknown category ids {values} in the R channel ({int(bad.sum())} pixels); "
+            f"{where}: unknown category ids {values} in the R channel ({count} pixels); "
             f"BDD100K panoptic categories are 0-{max(tax.ids)}"
         )
     valid = (category != 0) & (annotation != 0)
-    g = rgba[..., 1].astype(np.int64)
-    key = (annotation << 16) | ((g & 0xF) << 8) | category
-    ids = np.where(valid, annotation, 0).astype(np.uint32)
+    pixel_ann = (rgba[..., 2].astype(np.uint32) << 8) | rgba[..., 3]
+    ids = np.where(rgba[..., 0] != 0, pixel_ann, 0).astype(np.uint32)
     if not valid.any():
         return PanopticImage(ids, {}, tax)
-    triples = np.unique(key[valid])
-    anns = triples >> 16
+    anns = annotation[valid]
+    cats = category[valid]
+    bits = (
+        fields.truncated.astype(np.int64) << 3
+        | fields.occluded.astype(np.int64) << 2
+        | fields.crowd.astype(np.int64) << 1
+        | fields.ignore.astype(np.int64)
+    )[valid]
+    order = np.argsort(anns, kind="stable")
+    anns, cats, bits = anns[order], cats[order], bits[order]
     dup = anns[1:][anns[1:] == anns[:-1]]
     if dup.size:
         ann = int(dup[0])
-        cats = sorted({int(t & 0xFF) for t in triples[anns == ann]})
-        bits = sorted({int(t >> 8 & 0xF) for t in triples[anns == ann]})
+        mixed_cats = sorted({int(c) for c in cats[anns == ann]})
+        mixed_bits = sorted({int(b) for b in bits[anns == ann]})
         raise FormatError(
-            f"{where}: annotation id {ann} has mixed categories {cats} or attribute bits {bits}; "
-            "every pixel of one annotation must carry the same R and G values"
+            f"{where}: annotation id {ann} has mixed categories {mixed_cats} or attribute bits "
+            f"{mixed_bits}; every pixel of one annotation must carry the same R and G values"
         )
     segments: dict[int, Segment] = {}
     stuff_owner: dict[int, int] = {}
     remap: dict[int, int] = {}
-    for t in triples.tolist():
-        ann, bits, cat = t >> 16, t >> 8 & 0xF, t & 0xFF
-        flags = {name: True for i, name in enumerate(FLAGS) if bits >> (3 - i) & 1}
+    for ann, cat, bit in zip(anns.tolist(), cats.tolist(), bits.tolist(), strict=True):
+        flags = {name: True for i, name in enumerate(FLAGS) if bit >> (3 - i) & 1}
         if not tax.isthing(cat):
             owner = stuff_owner.setdefault(cat, ann)
             if owner != ann:
