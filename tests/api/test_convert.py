@@ -59,3 +59,19 @@ def test_png_guards() -> None:
     Image.new("RGB", (4, 4)).save(buffer, format="JPEG")
     with pytest.raises(LabelError, match="a label must be a PNG, got JPEG data"):
         decode_ids_png(buffer.getvalue())
+
+
+def test_fast_png_path_matches_the_rgb24_codec() -> None:
+    from PIL import Image
+
+    from panokit.core.codecs import RGB24
+
+    rng = np.random.default_rng(7)
+    ids = rng.integers(0, RGB24.max_id + 1, size=(37, 53)).astype(np.int64)
+    png = encode_ids_png(ids)
+    with Image.open(io.BytesIO(png)) as image:
+        assert np.array_equal(np.asarray(image), RGB24.encode(ids))
+    assert np.array_equal(decode_ids_png(png), ids)
+    assert decode_ids_png(png).dtype == np.uint32
+    with pytest.raises(Exception, match="RGB24 can hold ids 0..16777215"):
+        encode_ids_png(np.array([[1 << 24]]))

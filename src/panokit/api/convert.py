@@ -26,8 +26,18 @@ def encode_ids_png(ids: NDArray[Any], compress_level: int = 1) -> bytes:
     """Segment ids (H, W) -> RGB24 PNG bytes."""
     from PIL import Image
 
+    ids = np.asarray(ids)
+    if ids.ndim != 2:
+        raise LabelError(f"label ids must have shape (H, W), got {ids.shape}")
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) > RGB24.max_id):
+        RGB24.encode(ids)  # raises with the codec's message
+    height, width = ids.shape
+    # little-endian uint32 bytes are R, G, B, 0: Pillow packs them as RGBX without a copy
+    # through numpy (same result as RGB24.encode, several times faster on megapixels)
+    quads = np.ascontiguousarray(ids, dtype="<u4").tobytes()
+    image = Image.frombytes("RGB", (width, height), quads, "raw", "RGBX")
     buffer = io.BytesIO()
-    Image.fromarray(RGB24.encode(ids)).save(buffer, format="PNG", compress_level=compress_level)
+    image.save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
@@ -49,12 +59,14 @@ def decode_ids_png(data: bytes, max_pixels: int = MAX_LABEL_PIXELS) -> NDArray[n
                 raise LabelError(
                     f"a label PNG must be RGB (ids as R + 256 G + 65536 B), got mode {image.mode}"
                 )
-            rgb = np.asarray(image.convert("RGB"))
+            rgb_image = image if image.mode == "RGB" else image.convert("RGB")
+            quads = rgb_image.tobytes("raw", "RGBX")
     except UnidentifiedImageError:
         raise LabelError("label data is not a readable PNG image") from None
     except (OSError, SyntaxError) as exc:
         raise LabelError(f"label PNG is corrupt: {exc}") from None
-    return RGB24.decode(rgb)
+    ids = np.frombuffer(quads, dtype="<u4").reshape(height, width) & np.uint32(0xFFFFFF)
+    return ids.astype(np.uint32, copy=False)
 
 
 def segments_to_wire(segments: Mapping[int, Segment]) -> list[dict[str, Any]]:
