@@ -16,7 +16,7 @@ from panokit.api.convert import (
     segments_json,
 )
 from panokit.core.label import PanopticImage, Segment
-from panokit.errors import LabelError
+from panokit.errors import FormatError, LabelError
 
 
 def test_label_round_trip_keeps_ids_and_segments() -> None:
@@ -73,5 +73,5 @@ def test_fast_png_path_matches_the_rgb24_codec() -> None:
         assert np.array_equal(np.asarray(image), RGB24.encode(ids))
     assert np.array_equal(decode_ids_png(png), ids)
     assert decode_ids_png(png).dtype == np.uint32
-    with pytest.raises(Exception, match="RGB24 can hold ids 0..16777215"):
+    with pytest.raises(FormatError, match=r"RGB24 can hold ids 0\.\.16777215"):
         encode_ids_png(np.array([[1 << 24]]))
