@@ -80,14 +80,12 @@ def stroke_index(
     cs = np.repeat(seg_of, len(ox))
     ok = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
     cx, cy, cs = cx[ok], cy[ok], cs[ok]
-    # drop duplicate (pixel, segment) pairs before the exact test
-    key = np.unique((cy * w + cx) * len(a) + cs)
-    pix, cs = np.divmod(key, len(a))
-    cy, cx = np.divmod(pix, w)
     d2 = _segment_dist2(
         cx.astype(np.float64), cy.astype(np.float64), a[cs, 0], a[cs, 1], b[cs, 0], b[cs, 1]
     )
-    return np.unique(pix[d2 <= radius * radius])
+    canvas = np.zeros(h * w, dtype=bool)
+    canvas[(cy * w + cx)[d2 <= radius * radius]] = True
+    return np.flatnonzero(canvas).astype(np.int64)
 
 
 def _segment_dist2(

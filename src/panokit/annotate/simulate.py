@@ -14,8 +14,8 @@ Tool sets:
   the one among :attr:`Simulator.polygon_tolerances` that reaches the target with the fewest
   actions.
 * ``brush``: the same order; each part painted with a fine edge stroke (radius ``r``) along
-  its outline, a coarse stroke (radius ``R``, up to 20 px) inside that, and row strokes of
-  radius ``R`` over the rest.  ``r`` is chosen like the polygon tolerance.
+  its outline, then strokes of doubling radius (up to ``R`` <= 20 px) along the outlines of
+  ever deeper interiors, and row strokes of radius ``R`` over the rest.  ``r`` is chosen like the polygon tolerance.
 * ``superpixel``: from the coarsest level to the finest, click every region whose dominant
   segment covers at least ``purity`` of it (0.5 at the finest level) when that corrects at
   least 30% of its pixels, grouped by segment (one pick per group); the largest segment is
@@ -337,9 +337,13 @@ class Simulator:
         if not (dist > r + 0.5).any():
             # too thin for the brush: one stroke through the middle of its rows (or columns)
             return [_thin_stroke(y0, x0, part)]
-        along(r)
-        if big > r:
-            along(big)
+        # outline with the fine brush, then ever wider strokes (radius doubling up to R)
+        radius = r
+        along(radius)
+        while radius < big:
+            radius = min(big, 2 * radius)
+            if (dist > radius + 0.5).any():
+                along(radius)
         core = dist > big + 0.5
         for row in range(0, core.shape[0], max(1, 2 * big)):
             line = core[row]
@@ -491,7 +495,16 @@ class Simulator:
         by_seg: dict[int, list[int]] = {}
         for r in regions.tolist():
             by_seg.setdefault(int(dom[r]), []).append(r)
-        order = sorted(by_seg, key=lambda k: (-int(gain[by_seg[k]].sum()), k))
+        # unmatched segments first (they add recognition), then most pixels gained per click
+        matched = self.scorer.score(s.label).matched
+        order = sorted(
+            by_seg,
+            key=lambda k: (
+                int(matched[k] != 0),
+                -float(gain[by_seg[k]].sum()) / len(by_seg[k]),
+                k,
+            ),
+        )
         lut = hier.lut(level)
         for gidx in order:
             if s.done:
