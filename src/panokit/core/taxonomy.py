@@ -217,6 +217,15 @@ class LabelMap:
     def __repr__(self) -> str:
         return f"LabelMap({self.name!r}, {len(self.mapping)} rules, default={self.default})"
 
+    def __eq__(self, other: object) -> bool:
+        """Same rules and default (a map pickled to a worker process equals its original)."""
+        if not isinstance(other, LabelMap):
+            return NotImplemented
+        return self.mapping == other.mapping and self.default == other.default
+
+    def __hash__(self) -> int:
+        return hash((self.default, frozenset(self.mapping.items())))
+
     def __getitem__(self, source_id: int) -> int:
         value = self.mapping.get(int(source_id), self.default)
         if value is None:
