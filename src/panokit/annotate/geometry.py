@@ -83,9 +83,9 @@ def stroke_index(
     d2 = _segment_dist2(
         cx.astype(np.float64), cy.astype(np.float64), a[cs, 0], a[cs, 1], b[cs, 0], b[cs, 1]
     )
-    canvas = np.zeros(h * w, dtype=bool)
-    canvas[(cy * w + cx)[d2 <= radius * radius]] = True
-    return np.flatnonzero(canvas).astype(np.int64)
+    hits = np.zeros(h * w, dtype=bool)
+    hits[(cy * w + cx)[d2 <= radius * radius]] = True
+    return np.flatnonzero(hits).astype(np.int64)
 
 
 def _segment_dist2(
