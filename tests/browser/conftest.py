@@ -53,7 +53,9 @@ class LiveServer:
         import httpx
 
         headers = {"Authorization": f"Bearer {self.tokens[user]}"}
-        response = httpx.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=60, **kwargs)
+        response = httpx.request(
+            method, f"{self.url}/api/v1{path}", headers=headers, timeout=60, **kwargs
+        )
         return response
 
 
@@ -101,7 +103,9 @@ def populate(live: LiveServer, images: dict[str, np.ndarray]) -> None:
     from panokit.server.services.common import Actor
 
     ctx = live.ctx
-    root = users.create_user(ctx, UserCreate(username="root", password=PASSWORD, is_admin=True), None)
+    root = users.create_user(
+        ctx, UserCreate(username="root", password=PASSWORD, is_admin=True), None
+    )
     live.tokens["root"] = str(users.issue_token(ctx, root.id, "test").token)
     actor = Actor(root.id, "root", True)
     ds = datasets.create_dataset(

@@ -141,7 +141,9 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
     click_pixel(page, WIDTH // 5, int(HEIGHT * 0.06))
     # drag across superpixels paints every region under the pointer
     page.keyboard.press("4")  # vegetation
-    drag_pixels(page, [(int(WIDTH * 0.05), int(HEIGHT * 0.5)), (int(WIDTH * 0.3), int(HEIGHT * 0.5))])
+    drag_pixels(
+        page, [(int(WIDTH * 0.05), int(HEIGHT * 0.5)), (int(WIDTH * 0.3), int(HEIGHT * 0.5))]
+    )
 
     # --- brush, then an eraser stroke and a snapped brush stroke
     page.keyboard.press("b")
@@ -198,7 +200,9 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
 
     # --- save, then the saved label equals the engine's result for the same actions
     page.keyboard.press("Control+s")
-    page.wait_for_function("window.__panokit.editor.revision === 1 && !window.__panokit.editor.dirty")
+    page.wait_for_function(
+        "window.__panokit.editor.revision === 1 && !window.__panokit.editor.dirty"
+    )
     saved, revision = server_label(live, sample_id)
     assert revision == 1
     empty = PanopticImage(np.zeros((HEIGHT, WIDTH), dtype=np.uint32), {}, STREET_TAXONOMY)
@@ -273,9 +277,13 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
     shot(page, "07-conflict")
     assert page.evaluate("window.__panokit.editor.dirty")
     page.click("[data-conflict='rebase']")
-    page.wait_for_function("window.__panokit.editor.revision === 2 && window.__panokit.editor.log.length === 1")
+    page.wait_for_function(
+        "window.__panokit.editor.revision === 2 && window.__panokit.editor.log.length === 1"
+    )
     page.click("[data-act='save']")
-    page.wait_for_function("window.__panokit.editor.revision === 3 && !window.__panokit.editor.dirty")
+    page.wait_for_function(
+        "window.__panokit.editor.revision === 3 && !window.__panokit.editor.dirty"
+    )
     final, revision = server_label(live, sample_id)
     assert revision == 3
     rebased = engine_replay(live, sample_id, meddled, pending)

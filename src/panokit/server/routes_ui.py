@@ -68,7 +68,10 @@ def encode_superpixels_wire(
             "dtype": dtype,
         }
     ).encode()
-    body = table.tobytes() + np.ascontiguousarray(fine, dtype="<u2" if dtype == "uint16" else "<u4").tobytes()
+    body = (
+        table.tobytes()
+        + np.ascontiguousarray(fine, dtype="<u2" if dtype == "uint16" else "<u4").tobytes()
+    )
     return SUPERPIXELS_MAGIC + struct.pack("<I", len(header)) + header + zlib.compress(body, 3)
 
 
@@ -128,7 +131,11 @@ def ui_superpixels(ctx: Ctx, me: Me, sample_id: int) -> Response:
         hier = SuperpixelHierarchy.from_bytes(stored)
         wire = encode_superpixels_wire(hier.fine, hier.merges, hier.levels)
         _CACHE.put(key, wire)
-    return Response(wire, media_type="application/octet-stream", headers={"Cache-Control": "private, max-age=3600"})
+    return Response(
+        wire,
+        media_type="application/octet-stream",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
 
 
 def _digest(data: bytes) -> str:
@@ -158,7 +165,9 @@ def ui_thumbnail(
             thumb.save(buffer, format="JPEG", quality=80)
         data = buffer.getvalue()
         _CACHE.put(key, data)
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+    return Response(
+        data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"}
+    )
 
 
 def mount_ui(app: FastAPI) -> None:
