@@ -147,3 +147,26 @@ def test_tiny_image_has_one_level_per_distinct_count():
     hier = build_superpixel_hierarchy(img, n_fine=4, coarsest=1, num_levels=3)
     assert hier.levels[0] == 1
     assert hier.level_map(0).tolist() == [[0, 0, 0]] * 3
+
+
+def test_import_is_light():
+    import subprocess
+    import sys
+
+    code = "import sys, panokit.annotate; print(sorted(m for m in ('scipy', 'skimage') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_hierarchy_checks_its_tables():
+    fine = np.array([[0, 1], [2, 3]])
+    with pytest.raises(LabelError, match=r"merge table rows must be \(a, b\) with 0 <= a < b"):
+        SuperpixelHierarchy(fine, np.array([[1, 0]]), [3, 4])
+    with pytest.raises(LabelError, match="merge 1 joins 0 and 1, which are already joined"):
+        SuperpixelHierarchy(fine, np.array([[0, 1], [0, 1]]), [2, 4])
+    with pytest.raises(LabelError, match="the finest level must have all 4 fine regions, got 3"):
+        SuperpixelHierarchy(fine, np.array([[0, 1]]), [3])
+    with pytest.raises(
+        LabelError, match="the coarsest level has 2 regions but the merge table reaches only 3"
+    ):
+        SuperpixelHierarchy(fine, np.array([[0, 1]]), [2, 4])
