@@ -212,6 +212,11 @@ def test_reads_official_layout(tmp_path):
         10: (2, True),
     }
     assert ds["--abc"].media == root / "training" / "images" / "--abc.jpg"
+    with pytest.raises(
+        MissingFileError,
+        match=r"v1.2/polygons does not exist \(found \['panoptic', 'instances', 'labels'\]\)",
+    ):
+        panokit.read(root, source="polygons")
     inst = panokit.read(root, source="instances")[0].load_label()
     # label 0 road (stuff), label 1 person instances 0 and 1, label 2 unlabeled -> void
     assert inst.ids.tolist() == [[1, 1, 257, 257], [1, 258, 258, 0]]

@@ -457,6 +457,9 @@ def read(
                 )
             raise MissingFileError(f"panoptic JSON not found: {json_path}")
         samples = _panoptic_samples(base / "panoptic", json_path, config, tax, images)
+    elif not (base / source).is_dir():
+        found = [x for x in SOURCES if (base / x).is_dir()]
+        raise MissingFileError(f"{base / source} does not exist (found {found or 'nothing'})")
     elif source == "polygons":
         samples = [
             _sample(p.stem, p, images, _polygon_loader(p, tax))
