@@ -49,23 +49,30 @@ def _default_taxonomy() -> Taxonomy:
 def _pairs(
     a: NDArray[np.int64], b: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
-    """Distinct (a, b) value pairs and their counts."""
+    """Distinct (a, b) value pairs of two non-negative maps and their counts."""
     if a.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    stacked = np.stack([a.ravel(), b.ravel()], axis=1)
-    uniq, counts = np.unique(stacked, axis=0, return_counts=True)
-    return uniq[:, 0], uniq[:, 1], counts.astype(np.int64)
-
-
-def _counts(values: NDArray[np.int64]) -> dict[int, int]:
-    uniq, counts = np.unique(values, return_counts=True)
-    return {int(u): int(c) for u, c in zip(uniq, counts, strict=True)}
+    base = int(b.max()) + 1
+    keys, counts = np.unique(a.ravel() * base + b.ravel(), return_counts=True)
+    return keys // base, keys % base, counts.astype(np.int64)
 
 
 def _iou_above(inter: int, area_a: int, area_b: int) -> tuple[bool, float]:
     iou = np.float32(inter) / np.float32(area_a + area_b - inter)
     return bool(iou > IOU_THRESHOLD), float(iou)
+
+
+def _by_class(
+    instance: NDArray[np.int64], semantic: NDArray[np.int64]
+) -> dict[int, dict[int, int]]:
+    """class -> {instance id (non-zero): pixels of that instance with that class}."""
+    out: dict[int, dict[int, int]] = {}
+    inst, cls, n = _pairs(instance, semantic)
+    for i, c, k in zip(inst.tolist(), cls.tolist(), n.tolist(), strict=True):
+        if i != 0:
+            out.setdefault(c, {})[i] = k
+    return out
 
 
 def panoptic_meter_counts(
@@ -80,43 +87,51 @@ def panoptic_meter_counts(
     sem_p = np.array(semantic_pred, dtype=np.int64)
     inst_t = np.asarray(instance_true, dtype=np.int64)
     sem_t = np.asarray(semantic_true, dtype=np.int64)
+    for name, arr in (
+        ("instance", inst_p),
+        ("instance", inst_t),
+        ("semantic", sem_p),
+        ("semantic", sem_t),
+    ):
+        if arr.size and int(arr.min()) < 0:
+            raise EvaluationError(f"negative {name} id {int(arr.min())}")
     void = sem_t == VOID_CLASS
     if void.any():
-        void_area = _counts(inst_t[void])
-        void_area.pop(0, None)
+        void_area: dict[int, int] = {}
+        t_ids, t_counts = np.unique(inst_t[void], return_counts=True)
+        void_area = {int(t): int(c) for t, c in zip(t_ids, t_counts, strict=True) if t != 0}
         if void_area:
-            pred_area = _counts(inst_p)
-            pred_area.pop(0, None)
-            t_ids, p_ids, inter = _pairs(inst_t, inst_p)
-            drop: set[int] = set()
-            for t, p, n in zip(t_ids.tolist(), p_ids.tolist(), inter.tolist(), strict=True):
-                if t in void_area and p != 0 and _iou_above(n, void_area[t], pred_area[p])[0]:
-                    drop.add(p)
+            p_ids, p_counts = np.unique(inst_p, return_counts=True)
+            pred_area = {int(p): int(c) for p, c in zip(p_ids, p_counts, strict=True)}
+            jt, jp, jn = _pairs(inst_t, inst_p)
+            drop = {
+                p
+                for t, p, n in zip(jt.tolist(), jp.tolist(), jn.tolist(), strict=True)
+                if t in void_area and p != 0 and _iou_above(n, void_area[t], pred_area[p])[0]
+            }
             if drop:
                 inst_p[np.isin(inst_p, list(drop))] = 0
         inst_p[void] = 0
         sem_p[void] = 0
+    total = inst_t.size
     counts = np.zeros((len(classes), 3), dtype=np.int64)
     ious = np.zeros(len(classes), dtype=np.float64)
-    inter_t, inter_p, inter_n = _pairs(inst_t, inst_p)
-    joint = {
-        (t, p): n
-        for t, p, n in zip(inter_t.tolist(), inter_p.tolist(), inter_n.tolist(), strict=True)
-    }
+    jt, jp, jn = _pairs(inst_t, inst_p)
+    joint = {(t, p): n for t, p, n in zip(jt.tolist(), jp.tolist(), jn.tolist(), strict=True)}
+    gt_by_class = _by_class(inst_t, sem_t)
+    pred_by_class = _by_class(inst_p, sem_p)
     for k, cls in enumerate(classes):
-        gt_in = _counts(inst_t * (sem_t == cls))
-        pred_in = _counts(inst_p * (sem_p == cls))
-        n_true, n_pred = len(gt_in) - 1, len(pred_in) - 1
+        gt_in = gt_by_class.get(cls, {})
+        pred_in = pred_by_class.get(cls, {})
+        # len(unique(instance * (class == c))) - 1: id 0 is in the unique values unless
+        # every pixel of the patch is a non-zero instance of class c
+        n_true = len(gt_in) + (1 if sum(gt_in.values()) < total else 0) - 1
+        n_pred = len(pred_in) + (1 if sum(pred_in.values()) < total else 0) - 1
         tp = 0
         if n_true != 0 and n_pred != 0:
             for t, t_area in gt_in.items():
-                if t == 0:
-                    continue
                 for p, p_area in pred_in.items():
-                    if p == 0:
-                        continue
-                    n = joint.get((t, p), 0)
-                    above, iou = _iou_above(n, t_area, p_area)
+                    above, iou = _iou_above(joint.get((t, p), 0), t_area, p_area)
                     if above:
                         tp += 1
                         ious[k] += iou
