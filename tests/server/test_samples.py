@@ -173,3 +173,29 @@ def test_dataset_counts(server: Server) -> None:
     assert body["counts"] == {"unlabeled": 2}
     assert body["my_role"] == "viewer"
     assert [c["id"] for c in body["categories"]] == [1, 2, 7, 8]
+
+
+def test_crash_between_blob_and_row_leaves_no_sample(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The blob is written first; if the row cannot be written, no sample points anywhere
+    (the orphan blob is harmless: content-addressed, reused by a retry)."""
+    from panokit.server.services import samples
+    from panokit.server.services.common import Actor
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("database went away")
+
+    monkeypatch.setattr(server.ctx.db, "write", broken)
+    with pytest.raises(OSError, match="database went away"):
+        samples.upload_sample(
+            server.ctx, Actor(1, "root", True), server.dataset_id, png_image(), "a.png"
+        )
+    monkeypatch.undo()
+    page = server.call("viewer", "GET", f"/datasets/{server.dataset_id}/samples").json()
+    assert page["items"] == []
+    # the retry succeeds and reuses the blob
+    assert (
+        server.upload("a.png", data=png_image())["media_sha256"]
+        == hashlib.sha256(png_image()).hexdigest()
+    )
