@@ -189,3 +189,66 @@ def test_read_pair_checks_prediction_length(tmp_path):
         panokit.evaluate(gt, pr, protocol="semantic-kitti")
     with pytest.raises(FormatError, match="2999 labels but the scan has 3000 points"):
         pr[0].load_label()
+
+
+def test_cli_eval_mirrors_the_official_layout(tmp_path, capsys):
+    import json
+    import pickle
+
+    from panokit.cli.main import main
+    from panokit.eval import get_protocol
+
+    proto = get_protocol("semantic-kitti")
+    assert pickle.loads(pickle.dumps(proto)) == proto  # workers can merge their results
+    root = _tree(tmp_path / "kitti", n=4)
+    report = tmp_path / "pq.json"
+    args = ["eval", str(root), str(root), "--format", "semantic-kitti", "--sequences", "08"]
+    assert main([*args, "--json", str(report), "--workers", "2"]) == 0
+    result = json.loads(report.read_text())
+    gt, pred = sk.read_pair(root, root)
+    expected = panokit.evaluate(gt, pred, protocol="semantic-kitti", workers=1)
+    assert result["All"]["pq"] == pytest.approx(expected.all.pq, abs=1e-15)
+    assert result["extra"]["pq_dagger"] == pytest.approx(expected.extra["pq_dagger"], abs=1e-15)
+    assert result["All"]["n"] == 19 and result["protocol"] == "semantic-kitti"
+    # split valid = sequence 08 in the official config
+    assert (
+        main(["eval", str(root), str(root), "--format", "semantic-kitti", "--split", "valid"]) == 0
+    )
+    # a missing prediction: exit 1, the message names the file
+    (root / "sequences/08/predictions/000002.label").unlink()
+    capsys.readouterr()
+    assert main([*args]) == 1
+    err = capsys.readouterr().err
+    assert "prediction missing for scan 08/000002" in err and "000002.label" in err
+
+
+def test_cli_convert_with_label_maps(tmp_path):
+    import json
+
+    from panokit.cli.main import main
+
+    root = _tree(tmp_path / "kitti", n=1, points=800)
+    out = tmp_path / "nusc"
+    assert (
+        main(["convert", str(root), str(out), "--from", "semantic-kitti", "--to", "nuscenes"]) == 1
+    )
+    assert not out.exists()  # nothing half-written
+    map_file = tmp_path / "map.json"
+    rules = {"10": "vehicle.car", "252": "vehicle.car", "40": 24, "60": 24, "70": 30}
+    map_file.write_text(json.dumps({"target": "nuscenes-general", "rules": rules}))
+    args = ["convert", str(root), str(out), "--from", "semantic-kitti", "--to", "nuscenes"]
+    assert main([*args, "--map", str(map_file)]) == 0
+    label = panokit.read(out, format="nuscenes")[0].load_label()
+    source = panokit.read(root, format="semantic-kitti")[0].load_label()
+    expected = {10: 17, 252: 17, 40: 24, 60: 24, 70: 30}
+    assert label.semantic().tolist() == [expected.get(int(c), 0) for c in source.semantic()]
+    # the official raw -> learning map, written back through learning_map_inv
+    folded = tmp_path / "folded"
+    argv = ["convert", str(root), str(folded), "--from", "semantic-kitti", "--to", "semantic-kitti"]
+    assert main([*argv, "--map", "semantic-kitti-learning"]) == 0
+    back = panokit.read(folded, format="semantic-kitti")[0].load_label()
+    learning = DEFAULT_CONFIG.learning_label_map
+    inverse = DEFAULT_CONFIG.inverse_label_map
+    assert back.semantic().tolist() == [
+        inverse[learning[int(c)]] if learning[int(c)] else 0 for c in source.semantic()
+    ]

@@ -19,13 +19,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from panokit.core.label import PanopticLabel, Segment
 from panokit.core.taxonomy import LabelMap, Taxonomy
 from panokit.errors import FormatError, MissingFileError, TaxonomyError
+
+if TYPE_CHECKING:
+    from panokit.formats.maps import MapSpec
 
 LabelT = TypeVar("LabelT", bound=PanopticLabel)
 
@@ -61,6 +64,61 @@ BUILTIN_MAPS: dict[str, Callable[[], LabelMap]] = {
     "scannet-benchmark": _scannet_benchmark,
 }
 """Built-in maps by name (built on first use)."""
+
+OFFICIAL_MAPS: dict[str, str] = {
+    "semantic-kitti->semantic-kitti-learning": "semantic-kitti-learning",
+    "nuscenes->nuscenes-challenge": "nuscenes-challenge",
+    "scannet->scannet-benchmark": "scannet-benchmark",
+}
+"""The same maps under ``panokit convert --map`` names (``<source format>-><target>``)."""
+
+
+def _taxonomy(module: str, attribute: str) -> Callable[[], Taxonomy]:
+    def load() -> Taxonomy:
+        import importlib
+
+        value = getattr(importlib.import_module(module), attribute)
+        if not isinstance(value, Taxonomy):  # pragma: no cover - a config property
+            raise TypeError(f"{module}.{attribute} is not a Taxonomy")
+        return value
+
+    return load
+
+
+def _kitti_taxonomy(kind: str) -> Callable[[], Taxonomy]:
+    def load() -> Taxonomy:
+        from panokit.formats.data.semantic_kitti import DEFAULT_CONFIG
+
+        return DEFAULT_CONFIG.raw_taxonomy if kind == "raw" else DEFAULT_CONFIG.learning_taxonomy
+
+    return load
+
+
+BUILTIN_TAXONOMIES: dict[str, Callable[[], Taxonomy]] = {
+    "semantic-kitti": _kitti_taxonomy("raw"),
+    "semantic-kitti-learning": _kitti_taxonomy("learning"),
+    "nuscenes-general": _taxonomy("panokit.formats.data.nuscenes", "GENERAL_TAXONOMY"),
+    "nuscenes-challenge": _taxonomy("panokit.formats.data.nuscenes", "CHALLENGE_TAXONOMY"),
+    "scannet-nyu40": _taxonomy("panokit.formats.data.scannet", "NYU40_TAXONOMY"),
+    "scannet-benchmark": _taxonomy("panokit.formats.data.scannet", "BENCHMARK_TAXONOMY"),
+}
+"""The point-cloud taxonomies by name (targets of ``panokit convert --map``)."""
+
+
+def official_map_spec(name: str) -> MapSpec:
+    """An official map as a :class:`panokit.formats.maps.MapSpec` (for ``convert --map``)."""
+    from panokit.formats.maps import MapSpec
+
+    label_map = BUILTIN_MAPS[OFFICIAL_MAPS[name]]()
+    source, target = label_map.source, label_map.target
+    if source is None or target is None:  # pragma: no cover - every built-in map has both
+        raise TaxonomyError(f"built-in map {name!r} has no source or target taxonomy")
+    rules = tuple(
+        (src, None if dst == target.void_id else dst)
+        for src, dst in sorted(label_map.mapping.items())
+        if src in source
+    )
+    return MapSpec(name, rules, target, "void", source=name.split("->")[0])
 
 
 def get_label_map(spec: str | Path | LabelMap) -> LabelMap:

@@ -52,9 +52,13 @@ def target_taxonomy(name: str) -> Taxonomy:
         return taxonomy()
     if name in ("bdd100k", "pastis"):
         return load_taxonomy(name)
+    from panokit.formats.label_maps import BUILTIN_TAXONOMIES
+
+    if name in BUILTIN_TAXONOMIES:
+        return BUILTIN_TAXONOMIES[name]()
     raise TaxonomyError(
         f"unknown target taxonomy {name!r}; built-in targets are cityscapes-19, cityscapes, "
-        "bdd100k, pastis (or give a list of categories)"
+        f"bdd100k, pastis, {', '.join(BUILTIN_TAXONOMIES)} (or give a list of categories)"
     )
 
 
@@ -73,11 +77,17 @@ class MapSpec:
 
 def builtin_maps() -> list[str]:
     """Names of the built-in maps."""
-    return sorted(load_json("label_maps")["maps"])
+    from panokit.formats.label_maps import OFFICIAL_MAPS
+
+    return sorted([*load_json("label_maps")["maps"], *OFFICIAL_MAPS])
 
 
 def builtin_map(name: str) -> MapSpec:
     """A built-in map by name (``<source>-><target>``; Vistas aliases ``-v1.2`` / ``-v2.0``)."""
+    from panokit.formats.label_maps import OFFICIAL_MAPS, official_map_spec
+
+    if name in OFFICIAL_MAPS:
+        return official_map_spec(name)
     maps = load_json("label_maps")["maps"]
     key = name.replace("mapillary-vistas-v1.2", "mapillary-vistas").replace(
         "mapillary-vistas-v2.0", "mapillary-vistas"

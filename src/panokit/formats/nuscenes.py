@@ -427,7 +427,10 @@ def _encode(label: PanopticLabel, where: str) -> NDArray[np.uint16]:
     cls = np.array([0] + [s.category_id for s in kept], dtype=np.int64)
     taxonomy = label.taxonomy
     inst = np.zeros(len(seg_ids), dtype=np.int64)
-    own = all(isinstance(s.attributes.get("instance"), int) for s in kept)
+    numbers = [s.attributes.get("instance") for s in kept]
+    own = all(isinstance(k, int) and 0 <= k <= 999 for k in numbers) and len(
+        {(s.category_id, k) for s, k in zip(kept, numbers, strict=True)}
+    ) == len(kept)
     counters: dict[int, int] = {}
     for i, seg in enumerate(kept, start=1):
         thing = (
@@ -465,7 +468,7 @@ def _to_taxonomy(
 def write(
     dataset: PanopticDataset,
     out: Path,
-    results: bool = False,
+    results: bool | None = None,
     split: str = "val",
     version: str = "v1.0-panokit",
     label_map: LabelMap | str | None = None,
@@ -474,7 +477,10 @@ def write(
     """Write ground truth (tables + ``panoptic/<version>/`` + sweeps) or, with
     ``results``, the results layout ``panoptic/<split>/<token>_panoptic.npz`` (challenge
     classes; general labels are mapped with the official map) + ``<split>/submission.json``
-    (``meta`` overrides its fields; ``task`` defaults to ``segmentation``)."""
+    (``meta`` overrides its fields; ``task`` defaults to ``segmentation``).  By default
+    labels in the challenge classes are written as results, others as ground truth."""
+    if results is None:
+        results = dataset.taxonomy == CHALLENGE_TAXONOMY
     target = CHALLENGE_TAXONOMY if results else GENERAL_TAXONOMY
     mapping = _to_taxonomy(dataset, target, label_map)
     label_dir = out / "panoptic" / (split if results else version)

@@ -416,7 +416,8 @@ def write(dataset: PanopticDataset, out: Path, label_map: LabelMap | str | None 
             and NYU40_TAXONOMY.isthing(s.category_id)
         }
         things = [k for k, s in label.segments.items() if NYU40_TAXONOMY.isthing(s.category_id)]
-        if own and len(own) == len(things):
+        distinct = {(label.segments[k].category_id, v) for k, v in own.items()}
+        if own and len(own) == len(things) and len(distinct) == len(own):
             table = np.zeros(max(label.segments) + 1, dtype=np.int64)
             for k, v in own.items():
                 table[k] = v

@@ -133,8 +133,12 @@ def raw_from_label(label: PanopticLabel) -> NDArray[np.uint32]:
     seg_ids = np.array([0, *sorted(label.segments)], dtype=np.int64)
     kept = [label.segments[int(s)] for s in seg_ids[1:]]
     sem_table = np.array([0] + [s.category_id for s in kept], dtype=np.int64)
-    if all(isinstance(s.attributes.get("instance"), int) for s in kept):
-        inst_table = np.array([0] + [int(s.attributes["instance"]) for s in kept], dtype=np.int64)
+    own = [s.attributes.get("instance") for s in kept]
+    pairs = {(s.category_id, k) for s, k in zip(kept, own, strict=True)}
+    if all(isinstance(k, int) and 0 <= k <= 0xFFFF for k in own) and len(pairs) == len(
+        kept
+    ):  # the file's own instance ids, when they still tell the segments apart
+        inst_table = np.array([0, *own], dtype=np.int64)
     else:
         inst_table = np.zeros(len(seg_ids), dtype=np.int64)
         counters: dict[int, int] = {}
