@@ -225,3 +225,37 @@ def test_media_and_image(server: Server) -> None:
         image, np.random.default_rng(5).integers(0, 255, (6, 8, 3), dtype=np.uint8)
     )
     assert client.update_sample(sid, tags=["y"]).tags == ["y"]
+
+
+def test_admin_calls(server: Server) -> None:
+    root = server.sdk("root")
+    assert root.info().api == "v1"
+    made = root.create_user("carol", "a long password", is_admin=False)
+    assert (made.username, made.is_admin) == ("carol", False)
+    assert [u.username for u in root.users()][-1] == "carol"
+    carol = Client.login("http://testserver", "carol", "a long password", http=server.http)
+    token = carol.create_token("laptop")
+    assert token.token is not None and token.token.startswith("pk_")
+    assert [t.name for t in carol.tokens()] == ["login", "laptop"]
+    assert carol.revoke_token(token.id).revoked is True
+    with pytest.raises(AuthenticationError, match=f"API token {token.id} was revoked"):
+        Client("http://testserver", token.token, http=server.http).me()
+    manager = server.sdk("manager")
+    member = manager.add_member(server.dataset_id, "carol", "labeler", external=True)
+    assert (member.role.value, member.external) == ("labeler", True)
+    assert ("carol", "labeler", True) in [
+        (m.username, m.role.value, m.external) for m in manager.members(server.dataset_id)
+    ]
+    assert [d.name for d in carol.datasets()] == ["toy"]
+    manager.remove_member(server.dataset_id, "carol")
+    assert carol.datasets() == []
+    sid = manager.upload_image(server.dataset_id, png_image(), name="a.png").id
+    manager.put_label(sid, toy_label(), base_revision=0)
+    manager.submit(sid)
+    server.sdk("reviewer").review(sid, accept=True)
+    assert manager.reopen(sid).status.value == "labeling"
+    assert manager.jobs(server.dataset_id) == []
+    mine = root.create_dataset("scratch", TAXONOMY)
+    root.delete_dataset(mine.id)
+    with pytest.raises(NotFoundError, match=f"dataset {mine.id} does not exist"):
+        root.dataset(mine.id)

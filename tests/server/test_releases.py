@@ -127,3 +127,16 @@ def test_export_to_unknown_format_is_422(server: Server) -> None:
     err = error(response)
     assert err["code"] == "unknown_format"
     assert err["message"].startswith("unknown format 'coco'")
+
+
+def test_export_to_a_point_cloud_format_is_422(server: Server) -> None:
+    rid = server.call(
+        "manager", "POST", f"/datasets/{server.dataset_id}/releases", json={"name": "empty"}
+    ).json()["id"]
+    response = server.call(
+        "manager", "POST", f"/releases/{rid}/exports", json={"format": "semantic-kitti"}
+    )
+    assert response.status_code == 422
+    assert error(response)["message"] == (
+        "format 'semantic-kitti' holds pointcloud data but dataset 'toy' holds image samples"
+    )

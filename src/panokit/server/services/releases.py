@@ -15,7 +15,7 @@ from panokit.api.schemas import (
     ReleaseItemOut,
     ReleaseOut,
 )
-from panokit.errors import ConflictError, NotFoundError
+from panokit.errors import ConflictError, InvalidRequestError, NotFoundError
 from panokit.formats.registry import get_format
 from panokit.server.models import Job, LabelRevision, Release, ReleaseItem, SampleRow
 from panokit.server.services.common import (
@@ -169,6 +169,12 @@ def start_export(ctx: Context, actor: Actor, release_id: int, data: ExportCreate
             raise NotFoundError(f"release {release_id} does not exist")
         access = dataset_access(session, actor, release.dataset_id)
         access.require("manager", "exporting releases", actor)
+        if spec.modality != access.dataset.modality:
+            raise InvalidRequestError(
+                f"format {spec.name!r} holds {spec.modality} data but dataset "
+                f"{access.dataset.name!r} holds {access.dataset.modality} samples",
+                {"format_modality": spec.modality, "dataset_modality": access.dataset.modality},
+            )
         job = Job(
             kind="export",
             dataset_id=release.dataset_id,
