@@ -8,7 +8,7 @@ most 1/5 of the actions of ``polygon`` to reach PQ 0.9.
 
     python bench/annotation_effort.py                      # 8 synthetic 512x1024 scenes
     python bench/annotation_effort.py --images 3 --height 256 --width 512   # quick
-    python bench/annotation_effort.py --dataset path/to/coco_panoptic --limit 5
+    python bench/annotation_effort.py --dataset panoptic_val2017.json --images-dir val2017 --limit 5
     python bench/annotation_effort.py --toolsets polygon,superpixel,prelabel
 
 Synthetic scenes (``panokit.annotate.synthetic.street_scene``) have textured stuff, objects
@@ -47,8 +47,11 @@ def synthetic(
         yield f"synthetic-{seed + i}", scene.image, scene.label
 
 
-def real(path: str, fmt: str | None, limit: int) -> Iterator[tuple[str, Any, PanopticImage]]:
-    dataset = panokit.read(path, format=fmt)
+def real(
+    path: str, fmt: str | None, limit: int, images_dir: str | None
+) -> Iterator[tuple[str, Any, PanopticImage]]:
+    options = {"images_dir": images_dir} if images_dir else {}
+    dataset = panokit.read(path, format=fmt, **options)
     for count, sample in enumerate(dataset):
         if count >= limit:
             break
@@ -100,10 +103,11 @@ def main() -> None:
     parser.add_argument("--dataset", help="a real dataset (any format panokit.read knows)")
     parser.add_argument("--format", default=None)
     parser.add_argument("--limit", type=int, default=10, help="images taken from --dataset")
+    parser.add_argument("--images-dir", help="where the dataset's images are (coco-panoptic)")
     args = parser.parse_args()
     toolsets = [t.strip() for t in args.toolsets.split(",") if t.strip()]
     source = (
-        real(args.dataset, args.format, args.limit)
+        real(args.dataset, args.format, args.limit, args.images_dir)
         if args.dataset
         else synthetic(args.images, args.height, args.width, args.seed)
     )
