@@ -323,3 +323,12 @@ def test_labelmap_to_dict_files_and_cityscapes_builtin(tmp_path):
     assert sorted(resolved.unmapped) == [-1, 1, 2, 3, 4, 5, 6, 9, 10, 14, 15, 16, 18, 29, 30]
     with pytest.raises(TaxonomyError, match="neither a map file nor a built-in map"):
         maps.find_map("kitti-19", "bdd100k")
+
+
+def test_bdd100k_to_vistas_and_back_is_exact(tmp_path):
+    panokit.write(bdd_dataset(), tmp_path / "mvd", format="mapillary-vistas")
+    vistas = panokit.read(tmp_path / "mvd")
+    assert [c.name for c in vistas.taxonomy] == [c.name for c in BDD]
+    panokit.write(vistas, tmp_path / "bdd", format="bdd100k")
+    back = panokit.read(tmp_path / "bdd")[0].load_label()
+    assert back.equals(bdd_label())

@@ -144,3 +144,13 @@ def test_pastis_r_series_selection(tmp_path):
     assert ds[0].meta["dates"] == []  # the fake metadata has no dates-S1A
     with pytest.raises(FormatError, match="unknown satellite 'S3'"):
         panokit.read(root, satellite="S3")
+
+
+def test_read_pair_split_names_folds(tmp_path):
+    root = make_root(tmp_path / "PASTIS")
+    gt, pred = pastis.read_pair(root, root, split="2")
+    assert gt.keys() == ["10001"] and pred.keys() == ["10000", "10001"]
+    with pytest.raises(
+        FormatError, match="PASTIS has folds 1-5, not named splits; got split 'val'"
+    ):
+        pastis.read_pair(root, root, split="val")

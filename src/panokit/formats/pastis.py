@@ -285,11 +285,20 @@ def read(
 
 
 def read_pair(
-    gt_path: Path, pred_path: Path, **options: Any
+    gt_path: Path, pred_path: Path, split: str | None = None, **options: Any
 ) -> tuple[PanopticDataset, PanopticDataset]:
     """Ground truth and predictions, both in the PASTIS layout (predictions need only
-    ``ANNOTATIONS/`` and ``INSTANCE_ANNOTATIONS/``)."""
-    return read(Path(gt_path), **options), read(Path(pred_path), **options)
+    ``ANNOTATIONS/`` and ``INSTANCE_ANNOTATIONS/``).  ``split`` names folds: ``"5"`` or
+    ``"1,2"`` (``panokit eval --split 5``); they select the ground-truth patches."""
+    if split is not None:
+        try:
+            options["folds"] = [int(f) for f in str(split).split(",") if f.strip()]
+        except ValueError:
+            raise FormatError(
+                f"PASTIS has folds 1-5, not named splits; got split {split!r} (use e.g. 5 or 1,2)"
+            ) from None
+    pred_options = {k: v for k, v in options.items() if k != "folds"}
+    return read(Path(gt_path), **options), read(Path(pred_path), **pred_options)
 
 
 # ------------------------------------------------------------------------------ writing
