@@ -67,8 +67,8 @@ router = APIRouter(responses=_ERRORS)  # type: ignore[arg-type]
 _bearer = HTTPBearer(auto_error=False, description="an API token (pk_...)")
 
 
-def get_ctx(request: Request) -> Context:
-    """The server context of the running app."""
+async def get_ctx(request: Request) -> Context:
+    """The server context of the running app (async: no worker-thread hop)."""
     ctx: Context = request.app.state.ctx
     return ctx
 
