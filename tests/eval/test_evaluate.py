@@ -182,6 +182,12 @@ def test_missing_png_names_the_file(small):
         evaluate(*read_pair(small))
 
 
+def test_errors_in_worker_processes_reach_the_caller(small):
+    (small / "gt" / "2.png").unlink()
+    with pytest.raises(MissingFileError, match=r"panoptic PNG not found: .*gt/2\.png"):
+        evaluate(*read_pair(small), workers=2)
+
+
 def test_png_id_absent_from_json(small):
     edit_json(small / "pred.json", lambda d: d["annotations"][0]["segments_info"].pop())
     with pytest.raises(FormatError) as info:

@@ -162,6 +162,7 @@ class PQAccumulator:
             SegmentTable.from_segments(pred.segments),
             gt_where=gt_where,
             pred_where=pred_where,
+            unit="points" if gt.ids.ndim == 1 else "pixels",
         )
 
     def update_arrays(
