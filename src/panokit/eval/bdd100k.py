@@ -18,7 +18,9 @@ bdd100k 1.0.1 ``bdd100k/eval/pan_seg.py`` (``pq_per_image``) differs from panopt
 Values are fractions (the toolkit prints x100).  Documented departures: the toolkit fails
 (a broadcasting error) when an image has more than 100 predicted segments or none at all;
 here the first 100 are used and an empty prediction makes every valid ground truth an FN.
-Bitmask segments of category 0 are void when read, so they take no MAX_DET slot.
+Bitmask segments of category 0 are void when read, so they take no MAX_DET slot, and a stuff
+category drawn under several annotation ids is one segment once read (the toolkit scores each
+id apart; official ground truth uses one id per stuff category, so this never differs there).
 """
 
 from __future__ import annotations
