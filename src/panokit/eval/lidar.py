@@ -78,6 +78,75 @@ def raw_histogram(gt: RawScan, pred: RawScan) -> tuple[JointHistogram, SegmentTa
     return JointHistogram(matrix, {}, {}), gt_table, pred_table
 
 
+def _is_lidar_protocol(acc: PQAccumulator) -> bool:
+    """Whether the accumulator's protocol has the semantic-kitti-api rules that
+    :func:`add_pairs` implements (else the general histogram path is used)."""
+    proto = acc.protocol
+    return (
+        proto.remove_gt_ignored
+        and not proto.crowd
+        and not proto.void_in_union
+        and proto.fp_ignore_fraction is None
+        and proto.gt_area == "pixels"
+    )
+
+
+def _class_indices(
+    acc: PQAccumulator, categories: NDArray[np.int64], where: str
+) -> NDArray[np.int64]:
+    """Evaluated class index of each category (-1 = not evaluated), via the accumulator."""
+    if categories.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    distinct, inverse = np.unique(categories, return_inverse=True)
+    table = np.array([acc.class_index(int(c), where) for c in distinct.tolist()], dtype=np.int64)
+    out: NDArray[np.int64] = table[inverse.ravel()]
+    return out
+
+
+def add_pairs(
+    acc: PQAccumulator,
+    gt_classes: NDArray[np.int64],
+    pred_classes: NDArray[np.int64],
+    gt_index: NDArray[np.intp],
+    pred_index: NDArray[np.intp],
+    counts: NDArray[np.int64],
+) -> None:
+    """Add one scan given sparsely -- class index per gt / pred segment (-1 = ignored or
+    void) and (gt, pred, points) triplets -- under the semantic-kitti-api rules: points of
+    ignored ground truth leave both sides, IoU > threshold matches within a class,
+    unmatched segments under ``min_size`` points are neither FN nor FP."""
+    k = len(acc.classes)
+    proto = acc.protocol
+    kept = gt_classes[gt_index] >= 0
+    gi, pi, c = gt_index[kept], pred_index[kept], counts[kept].astype(np.float64)
+    gc, pc = gt_classes[gi], pred_classes[pi]
+    g_area = np.bincount(gi, weights=c, minlength=len(gt_classes))
+    p_area = np.bincount(pi, weights=c, minlength=len(pred_classes))
+    same = gc == pc
+    sg, sp, inter = gi[same], pi[same], c[same]
+    iou = inter / (g_area[sg] + p_area[sp] - inter)
+    hit = iou > proto.iou_threshold
+    hit_cls = gc[same][hit]
+    acc.iou += np.bincount(hit_cls, weights=iou[hit], minlength=k)
+    acc.tp += np.bincount(hit_cls, minlength=k)
+    matched_g = np.zeros(len(gt_classes), dtype=np.bool_)
+    matched_g[sg[hit]] = True
+    matched_p = np.zeros(len(pred_classes), dtype=np.bool_)
+    matched_p[sp[hit]] = True
+    missed = (gt_classes >= 0) & ~matched_g & (g_area > 0) & (g_area >= proto.min_size)
+    acc.fn += np.bincount(gt_classes[missed], minlength=k)
+    extra = (pred_classes >= 0) & ~matched_p & (p_area > 0) & (p_area >= proto.min_size)
+    acc.fp += np.bincount(pred_classes[extra], minlength=k)
+    if acc.confusion is not None:
+        pcol = np.where(pc >= 0, pc, k)
+        acc.confusion += (
+            np.bincount(gc * (k + 1) + pcol, weights=c, minlength=(k + 1) ** 2)
+            .astype(np.int64)
+            .reshape(k + 1, k + 1)
+        )
+    acc.images += 1
+
+
 class LidarTask:
     """(gt, pred) raw file pairs for :func:`panokit.eval.evaluate.run_task`."""
 
@@ -90,8 +159,23 @@ class LidarTask:
     def accumulate(self, acc: PQAccumulator, i: int) -> None:
         """Read pair ``i`` and add it to ``acc``."""
         gt, pred, gt_where, pred_where = self.pairs[i]
-        hist, gt_table, pred_table = raw_histogram(gt, pred)
-        acc.update_histogram(hist, gt_table, pred_table, gt_where, pred_where, unit="points")
+        if not _is_lidar_protocol(acc):
+            hist, gt_table, pred_table = raw_histogram(gt, pred)
+            acc.update_histogram(hist, gt_table, pred_table, gt_where, pred_where, unit="points")
+            return
+        g = gt.values()
+        p = pred.values()
+        if g.size != p.size:
+            raise EvaluationError(
+                f"{pred.path}: the prediction has {p.size} points but the ground truth "
+                f"{gt.path} has {g.size}"
+            )
+        gu, pu, gi, pi, counts = joint_pairs(g, p)
+        g_cls = _class_indices(acc, gt.categories(gu), gt_where)
+        p_cls = _class_indices(acc, pred.categories(pu), pred_where)
+        g_cls[gu == 0] = -1  # value 0 is void on both sides
+        p_cls[pu == 0] = -1
+        add_pairs(acc, g_cls, p_cls, gi, pi, counts)
 
 
 def _raw_scan(dataset: PanopticDataset, index: int) -> RawScan | None:
@@ -118,4 +202,12 @@ def lidar_task(
     return LidarTask(out)
 
 
-__all__ = ["RAW_ATTR", "LidarTask", "RawScan", "joint_pairs", "lidar_task", "raw_histogram"]
+__all__ = [
+    "RAW_ATTR",
+    "LidarTask",
+    "RawScan",
+    "add_pairs",
+    "joint_pairs",
+    "lidar_task",
+    "raw_histogram",
+]
