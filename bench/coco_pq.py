@@ -177,6 +177,25 @@ def _max_diff(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, str]:
     return worst, where
 
 
+def replicate(base: Path, folder: Path, times: int) -> None:
+    """``folder/{gt,pred}.json`` listing every pair of ``base`` ``times`` times (new image
+    ids, same PNG files through symbolic links to ``base``'s PNG folders)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("gt", "pred"):
+        doc = json.loads((base / f"{name}.json").read_text())
+        images, annotations = [], []
+        for k in range(times):
+            for image in doc["images"]:
+                images.append(dict(image, id=image["id"] + k * 10_000_000))
+            for ann in doc["annotations"]:
+                annotations.append(dict(ann, image_id=ann["image_id"] + k * 10_000_000))
+        doc["images"], doc["annotations"] = images, annotations
+        (folder / f"{name}.json").write_text(json.dumps(doc))
+        link = folder / name
+        if not link.exists():
+            link.symlink_to((base / name).resolve(), target_is_directory=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="number of images (default 1000)")
@@ -190,10 +209,18 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="rounds over all tools; the fastest round counts"
     )
+    parser.add_argument(
+        "--replicate",
+        type=int,
+        default=1,
+        help="list each generated pair this many times under new image ids (same PNGs): "
+        "N x K images for memory measurements without generating them all",
+    )
     parser.add_argument("--run", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--extra", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    folder = args.out / f"n{args.n}_{args.height}x{args.width}"
+    base = args.out / f"n{args.n}_{args.height}x{args.width}"
+    folder = base if args.replicate <= 1 else base.with_name(base.name + f"_x{args.replicate}")
     gt_json, pred_json = folder / "gt.json", folder / "pred.json"
     if args.run:
         tool, workers = args.run[0], int(args.run[1])
@@ -202,12 +229,16 @@ def main() -> int:
 
     from panokit.synthetic import write_coco_pair
 
-    if not (gt_json.is_file() and pred_json.is_file()):
+    if not ((base / "gt.json").is_file() and (base / "pred.json").is_file()):
         start = time.perf_counter()
-        write_coco_pair(folder, args.n, height=args.height, width=args.width)
-        print(f"generated {args.n} pairs in {time.perf_counter() - start:.1f} s -> {folder}")
+        write_coco_pair(base, args.n, height=args.height, width=args.width)
+        print(f"generated {args.n} pairs in {time.perf_counter() - start:.1f} s -> {base}")
     else:
-        print(f"reusing {folder}")
+        print(f"reusing {base}")
+    if args.replicate > 1:
+        replicate(base, folder, args.replicate)
+        print(f"listed each pair {args.replicate} times -> {folder}")
+    n_images = args.n * max(1, args.replicate)
 
     tools: list[tuple[str, str]] = [("panokit", "")]
     if args.panopticapi and (args.panopticapi / "panopticapi" / "evaluation.py").is_file():
@@ -231,6 +262,7 @@ def main() -> int:
             env["RAYON_NUM_THREADS"] = str(workers)
         command = [sys.executable, __file__, "--n", str(args.n), "--out", str(args.out)]
         command += ["--height", str(args.height), "--width", str(args.width)]
+        command += ["--replicate", str(args.replicate)]
         command += ["--run", tool, str(workers), "--extra", extra]
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         if done.returncode != 0:
@@ -244,7 +276,7 @@ def main() -> int:
     reference = runs.get(("panopticapi", 1))
     base = runs.get(("panokit", 1))
     print(
-        f"\n{args.n} images of {args.height}x{args.width}, {os.cpu_count()} cores "
+        f"\n{n_images} images of {args.height}x{args.width}, {os.cpu_count()} cores "
         f"(shared with other work: expect noise), fastest of {max(1, args.repeat)} round(s); "
         f"load average before: {os.getloadavg()[0]:.1f}"
     )
@@ -265,7 +297,7 @@ def main() -> int:
         worst, at = _max_diff(run["values"], base["values"]) if base else (0.0, "")
         diff = f"{worst:.2e} {at}" if base else "-"
         print(
-            f"{tool:<14}{workers:>8}{run['seconds']:>10.2f}{run['seconds'] / args.n * 1000:>10.2f}"
+            f"{tool:<14}{workers:>8}{run['seconds']:>10.2f}{run['seconds'] / n_images * 1000:>10.2f}"
             f"{ratio:>20}{run['rss_mib']:>14.0f}  {diff}"
         )
     for workers in sorted({1, args.workers}):
