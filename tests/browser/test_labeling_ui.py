@@ -6,6 +6,7 @@ figures are printed (run with ``-s`` to see them)."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -128,6 +129,7 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
     page.click("#next")
     wait_editor(page)
     assert page.evaluate("window.__panokit.editor.sampleId") == sample_id
+    page.uncheck("[data-ref='autosave']")  # saves happen when this test says (autosave: below)
     first_paint = page.evaluate("window.__panokit.metrics.firstPaint")
 
     # --- superpixel clicks at two granularity levels (road coarse, sky finer)
@@ -290,6 +292,15 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
     assert np.array_equal(final.ids, rebased.ids)
     assert table(final) == table(rebased)
     assert (final.ids[:40, :40] == road_id).all()  # the other user's change survived
+
+    # --- autosave: an edit is saved a few seconds later without asking
+    page.check("[data-ref='autosave']")
+    page.keyboard.press("b")
+    drag_pixels(page, [(50, 600), (150, 650)], steps=4)
+    page.wait_for_function(
+        "window.__panokit.editor.revision === 4 && !window.__panokit.editor.dirty", timeout=15000
+    )
+    assert server_label(live, sample_id)[1] == 4
     assert errors == []
 
     # --- figures (Performance API, measured in the browser)
@@ -301,6 +312,10 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
         "first_paint_reload_ms": round(reload_paint, 1),
         "superpixel_click_repaint_ms": [round(c["frameMs"], 1) for c in clicks],
         "superpixel_click_sync_ms": [round(c["ms"], 1) for c in clicks],
+        "superpixel_click_pixels": [c["pixels"] for c in clicks],
+        "superpixel_click_repaint_ms_median": round(
+            sorted(c["frameMs"] for c in clicks)[len(clicks) // 2], 1
+        ),
         "brush_moves": len(stroke),
         "brush_move_ms_p50": round(stroke_ms[len(stroke_ms) // 2], 2),
         "brush_move_ms_max": round(stroke_ms[-1], 2),
@@ -309,3 +324,80 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
     (ARTIFACTS / "performance.json").write_text(json.dumps(report, indent=2))
     labeler.close()
     reviewer.close()
+
+
+PAN_ZOOM_JS = """
+async () => {
+  const e = window.__panokit.editor;
+  const gaps = [], renders = [];
+  let last = performance.now();
+  for (let i = 0; i < 90; i++) {
+    if (i < 45) e.view = { ...e.view, tx: e.view.tx + 9, ty: e.view.ty + 4 };
+    else e.zoomAt(i < 70 ? 1.04 : 0.96, 500, 400);
+    const t0 = performance.now();
+    e.renderNow();
+    renders.push(performance.now() - t0);
+    await new Promise((r) => requestAnimationFrame(r));
+    const now = performance.now();
+    gaps.push(now - last);
+    last = now;
+  }
+  return { gaps, renders };
+}
+"""
+
+
+def test_large_image_pan_zoom_and_brush(live: LiveServer, chromium: Any) -> None:
+    """A 4000x3000 image (no superpixels: they are not needed to pan, zoom and paint)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 255, size=(300, 400, 3), dtype=np.uint8)
+    big = Image.fromarray(small).resize((4000, 3000), Image.BILINEAR)
+    buffer = io.BytesIO()
+    big.save(buffer, format="JPEG", quality=85)
+    live.ctx.settings.superpixels = False
+    try:
+        response = live.call(
+            "mia",
+            "POST",
+            f"/datasets/{live.dataset_id}/samples",
+            files={"file": ("large.jpg", buffer.getvalue(), "image/jpeg")},
+            data={"name": "large-4000x3000"},
+        )
+    finally:
+        live.ctx.settings.superpixels = True
+    assert response.status_code == 201, response.text
+    sample_id = response.json()["id"]
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    login(page, live.url, "mia")
+    page.goto(f"{live.url}/#/samples/{sample_id}")
+    page.wait_for_function(
+        "window.__panokit && window.__panokit.editor.metrics.labelReady", timeout=60000
+    )
+    first_paint = page.evaluate("window.__panokit.metrics.firstPaint")
+    frames = page.evaluate(PAN_ZOOM_JS)
+    page.keyboard.press("0")
+    page.keyboard.press("b")
+    page.keyboard.press("1")
+    page.evaluate("window.__panokit.metrics.moves.length = 0")
+    drag_pixels(page, [(200, 2500), (2000, 2700), (3800, 2400)], steps=40)
+    moves = [m["ms"] for m in page.evaluate("window.__panokit.metrics.moves")]
+    state = browser_label(page)
+    assert state["log"][-1]["op"] == "brush"
+    assert int((state["ids"] > 0).sum()) > 10000
+    shot(page, "08-large-image")
+    gaps = sorted(frames["gaps"])
+    report = {
+        "image": "4000x3000",
+        "first_paint_ms": round(first_paint, 1),
+        "pan_zoom_frame_ms_p50": round(gaps[len(gaps) // 2], 1),
+        "pan_zoom_frame_ms_p95": round(gaps[int(len(gaps) * 0.95)], 1),
+        "brush_moves": len(moves),
+        "brush_move_ms_p50": round(sorted(moves)[len(moves) // 2], 2),
+        "brush_move_ms_max": round(max(moves), 2),
+    }
+    print("\nPANOKIT UI PERFORMANCE " + json.dumps(report))
+    (ARTIFACTS / "performance-large.json").write_text(json.dumps(report, indent=2))
+    context.close()

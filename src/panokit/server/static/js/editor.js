@@ -101,16 +101,37 @@ export class Editor {
     this.loadSuperpixels();
     this.loadSide();
     this.image = await media;
+    this.pyramid = [{ factor: 1, bitmap: this.image }];
     this.fit();
     this.label = Label.empty(this.sample.width, this.sample.height, this.taxonomy);
     this.setupLabelLayer();
     this.renderNow();
     this.metrics.firstPaint = performance.now() - t0;
     performance.measure("pk-first-paint", "pk-open");
+    this.buildPyramid();
     const loaded = await label;
     this.installLabel(loaded.label, loaded.revision);
     this.metrics.labelReady = performance.now() - t0;
     this.status(`loaded revision ${loaded.revision}`);
+  }
+
+  /** Half, quarter, ... resolution copies of a big image, so zoomed-out frames stay cheap. */
+  async buildPyramid() {
+    const { width, height } = this.sample;
+    for (let f = 2; Math.max(width, height) / f >= 700; f *= 2) {
+      const bitmap = await createImageBitmap(this.image, { resizeWidth: Math.ceil(width / f), resizeHeight: Math.ceil(height / f), resizeQuality: "medium" });
+      this.pyramid.push({ factor: f, bitmap });
+    }
+    this.requestRender();
+  }
+
+  /** Run the hot loops on a scratch label so the first real click runs optimised code. */
+  warmUp() {
+    const scratch = Label.empty(256, 256, this.taxonomy);
+    const index = new Uint32Array(256 * 256);
+    for (let i = 0; i < index.length; i++) index[i] = i;
+    for (let k = 0; k < 20; k++) scratch.applyPatch(scratch.write(index, 1 + (k % 3)));
+    if (this.hier) for (let k = 0; k < 20; k++) this.hier.regionPixels(this.level, k % this.hier.levels[this.level]);
   }
 
   async fetchLabel(revision) {
@@ -154,6 +175,7 @@ export class Editor {
         this.hier = await Hierarchy.fromWire(await response.arrayBuffer());
         this.level = Math.min(this.level, this.hier.levels.length - 1);
         this.hier.members(this.level); // the first click on a level should not pay for its index
+        this.warmUp();
         this.metrics.superpixelsReady = performance.now() - t0;
         this.updateLevelControl();
         return;
@@ -517,21 +539,31 @@ export class Editor {
     if (want === null) { this.hover = null; this.requestRender(); return; }
     const [x0, y0, x1, y1] = this.hier.regionBox(this.level, want);
     const bw = x1 - x0 + 1, bh = y1 - y0 + 1;
-    const data = new ImageData(bw, bh);
+    // big regions are drawn from a mask at most 1024 px wide (scaled up, nearest neighbour)
+    const step = Math.max(1, Math.ceil(Math.max(bw, bh) / 1024));
+    const mw = Math.ceil(bw / step), mh = Math.ceil(bh / step);
+    const data = new ImageData(mw, mh);
     const px = new Uint32Array(data.data.buffer);
     const w = this.hier.width;
     const pixels = this.hier.regionPixels(this.level, want);
     const color = 0xd0ffffff;
-    for (let k = 0; k < pixels.length; k++) {
-      const i = pixels[k], y = (i / w) | 0;
-      px[(y - y0) * bw + (i - y * w - x0)] = color;
+    if (step === 1) {
+      for (let k = 0; k < pixels.length; k++) {
+        const i = pixels[k], y = (i / w) | 0;
+        px[(y - y0) * mw + (i - y * w - x0)] = color;
+      }
+    } else {
+      for (let k = 0; k < pixels.length; k++) {
+        const i = pixels[k], y = (i / w) | 0;
+        px[(((y - y0) / step) | 0) * mw + (((i - y * w - x0) / step) | 0)] = color;
+      }
     }
-    if (this.hoverCanvas.width < bw || this.hoverCanvas.height < bh) {
-      this.hoverCanvas = new OffscreenCanvas(Math.max(bw, this.hoverCanvas.width), Math.max(bh, this.hoverCanvas.height));
+    if (this.hoverCanvas.width < mw || this.hoverCanvas.height < mh) {
+      this.hoverCanvas = new OffscreenCanvas(Math.max(mw, this.hoverCanvas.width), Math.max(mh, this.hoverCanvas.height));
       this.hoverCtx = this.hoverCanvas.getContext("2d");
     }
     this.hoverCtx.putImageData(data, 0, 0);
-    this.hover = { x0, y0, bw, bh };
+    this.hover = { x0, y0, bw, bh, mw, mh, step };
     this.requestRender();
   }
 
@@ -585,7 +617,9 @@ export class Editor {
     if (!this.image) return;
     ctx.setTransform(dpr * v.scale, 0, 0, dpr * v.scale, dpr * v.tx, dpr * v.ty);
     ctx.imageSmoothingEnabled = v.scale < 1;
-    ctx.drawImage(this.image, 0, 0);
+    let level = this.pyramid[0];
+    for (const p of this.pyramid) if (v.scale * p.factor <= 1.0001) level = p;
+    ctx.drawImage(level.bitmap, 0, 0, this.sample.width, this.sample.height);
     if (this.labelCanvas) {
       ctx.imageSmoothingEnabled = false;
       ctx.globalAlpha = this.outline ? Math.max(this.opacity, 0.8) : this.opacity;
@@ -595,7 +629,7 @@ export class Editor {
     if (this.hover) {
       const h = this.hover;
       ctx.globalAlpha = 0.45;
-      ctx.drawImage(this.hoverCanvas, 0, 0, h.bw, h.bh, h.x0, h.y0, h.bw, h.bh);
+      ctx.drawImage(this.hoverCanvas, 0, 0, h.mw, h.mh, h.x0, h.y0, h.mw * h.step, h.mh * h.step);
       ctx.globalAlpha = 1;
     }
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -787,13 +821,18 @@ export class Editor {
         default: patch = applyEdit(this.label, this.hier, edit);
       }
     } catch (err) { this.fail(err); return; }
+    const edited = performance.now();
     if (patch.box) this.recolor(patch.box);
+    const recolored = performance.now();
     this.renderNow();
     const synced = performance.now();
     if (edit.op === "click_region") {
       requestAnimationFrame(() => {
         const framed = performance.now();
-        this.metrics.clicks.push({ ms: synced - start, frameMs: framed - start, pixels: patch.index.length });
+        this.metrics.clicks.push({
+          ms: synced - start, frameMs: framed - start, pixels: patch.index.length,
+          editMs: edited - start, recolorMs: recolored - edited, drawMs: synced - recolored,
+        });
         performance.measure("pk-superpixel-click", { start, end: framed });
       });
     }
@@ -868,6 +907,7 @@ export class Editor {
     if (!this.label || !this.editable) return false;
     if (this.saving) { await this.saving; if (!this.dirty) return true; }
     if (this.conflict) { this.showConflict(); return false; }
+    if (!this.dirty && this.revision > 0) { this.setSaveState(`nothing to save (revision ${this.revision})`); return true; }
     const version = this.version, logLength = this.log.length, base = this.revision;
     this.setSaveState("saving…");
     const job = (async () => {

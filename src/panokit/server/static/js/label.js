@@ -85,29 +85,40 @@ export class Label {
    */
   write(index, value, protect = false, create = null) {
     const ids = this.ids, w = this.width;
-    const changed = new IndexList(Math.max(16, index.length >> 2));
-    const old = new IndexList(Math.max(16, index.length >> 2));
+    const changedAll = new Uint32Array(index.length);
+    const oldAll = new Uint32Array(index.length);
     if (value >= this.counts.length) this._grow(value);
     const counts = this.counts;
     const touched = new Set();
-    let x0 = w, y0 = this.height, x1 = -1, y1 = -1;
-    let lastOld = -1;
+    let lo = Infinity, hi = -1, n = 0, lastOld = -1;
     for (let k = 0; k < index.length; k++) {
       const i = index[k];
       const o = ids[i];
       if (o === value || (protect && o !== VOID)) continue;
       ids[i] = value;
-      changed.push(i);
-      old.push(o);
+      changedAll[n] = i;
+      oldAll[n++] = o;
       counts[o]--;
       if (o !== lastOld) { touched.add(o); lastOld = o; }
-      const y = (i / w) | 0, x = i - y * w;
-      if (x < x0) x0 = x;
-      if (x > x1) x1 = x;
-      if (y < y0) y0 = y;
-      if (y > y1) y1 = y;
+      if (i < lo) lo = i;
+      if (i > hi) hi = i;
     }
-    counts[value] += changed.length;
+    counts[value] += n;
+    const changed = { length: n, view: () => changedAll.subarray(0, n) };
+    const old = { view: () => oldAll.subarray(0, n) };
+    // the dirty box: rows from the first and last index, columns from a scan of the changes
+    let x0 = w, y0 = 0, x1 = -1, y1 = -1;
+    if (n) {
+      y0 = (lo / w) | 0; y1 = (hi / w) | 0;
+      if (y0 === y1) { x0 = lo - y0 * w; x1 = hi - y0 * w; } else {
+        for (let k = 0; k < n; k++) {
+          const x = changedAll[k] % w;
+          if (x < x0) x0 = x;
+          if (x > x1) x1 = x;
+          if (x0 === 0 && x1 === w - 1) break;
+        }
+      }
+    }
     const undo = new Map();
     if (create) {
       for (const [id, s] of create) {
