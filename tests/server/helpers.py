@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import zlib
@@ -138,6 +139,13 @@ def build_server(data_dir: Path, database_url: str | None) -> Server:
     return server
 
 
+@functools.cache
+def _password_hash() -> str:
+    from panokit.server.security import hash_password
+
+    return hash_password(PASSWORD, fast=True)
+
+
 def reset_server(server: Server, **options: Any) -> Server:
     """Empty the database and the blob store, apply settings, and add the users:
     'root' (server admin), one user per dataset role in dataset 'toy' (named after the
@@ -146,10 +154,8 @@ def reset_server(server: Server, **options: Any) -> Server:
 
     from sqlalchemy import delete, text
 
-    from panokit.api.schemas import DatasetCreate, MemberSet, Role, UserCreate
-    from panokit.server.models import Base
-    from panokit.server.services import datasets, users
-    from panokit.server.services.common import Actor
+    from panokit.server.models import ApiToken, Base, Dataset, Membership, User
+    from panokit.server.security import token_digest
 
     ctx = server.ctx
     with ctx.db.write() as session:
@@ -167,26 +173,32 @@ def reset_server(server: Server, **options: Any) -> Server:
     if options:
         raise TypeError(f"unknown server options {sorted(options)}")
     server.tokens.clear()
-    root = users.create_user(
-        ctx, UserCreate(username="root", password=PASSWORD, is_admin=True), None
-    )
-    server.tokens["root"] = str(users.issue_token(ctx, root.id, "test").token)
-    root_actor = Actor(root.id, "root", True)
-    ds = datasets.create_dataset(
-        ctx,
-        root_actor,
-        DatasetCreate(name="toy", categories=TAXONOMY.to_list(), void_id=0),
-    )
-    server.dataset_id = ds.id
-    for name in (*ROLES, "outsider", "stranger"):
-        user = users.create_user(ctx, UserCreate(username=name, password=PASSWORD), None)
-        server.tokens[name] = str(users.issue_token(ctx, user.id, "test").token)
-        if name in ROLES:
-            datasets.set_member(ctx, root_actor, ds.id, MemberSet(username=name, role=Role(name)))
-        elif name == "outsider":
-            datasets.set_member(
-                ctx, root_actor, ds.id, MemberSet(username=name, role=Role.labeler, external=True)
+    # one transaction with a password hash computed once: setup stays cheap
+    password_hash = _password_hash()
+    names = ["root", *ROLES, "outsider", "stranger"]
+    with ctx.db.write() as session:
+        rows = [User(username=n, password_hash=password_hash, is_admin=n == "root") for n in names]
+        session.add_all(rows)
+        session.flush()
+        ids = {row.username: row.id for row in rows}
+        for name in names:
+            secret = f"pk_test_{name}"
+            server.tokens[name] = secret
+            session.add(ApiToken(user_id=ids[name], name="test", token_sha256=token_digest(secret)))
+        dataset = Dataset(
+            name="toy", categories_json=json.dumps(TAXONOMY.to_list()), created_by=ids["root"]
+        )
+        session.add(dataset)
+        session.flush()
+        server.dataset_id = dataset.id
+        session.add(Membership(dataset_id=dataset.id, user_id=ids["root"], role="admin"))
+        for name in ROLES:
+            session.add(Membership(dataset_id=dataset.id, user_id=ids[name], role=name))
+        session.add(
+            Membership(
+                dataset_id=dataset.id, user_id=ids["outsider"], role="labeler", external=True
             )
+        )
     return server
 
 
