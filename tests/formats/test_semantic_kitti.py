@@ -252,3 +252,25 @@ def test_cli_convert_with_label_maps(tmp_path):
     assert back.semantic().tolist() == [
         inverse[learning[int(c)]] if learning[int(c)] else 0 for c in source.semantic()
     ]
+
+
+def test_a_failing_write_leaves_nothing(tmp_path):
+    from panokit.core.label import PanopticPointCloud, Segment
+    from panokit.errors import ValidationError
+
+    good = PanopticPointCloud(
+        np.array([1, 1], np.uint32), {1: Segment(40)}, DEFAULT_CONFIG.raw_taxonomy
+    )
+    bad = PanopticPointCloud(
+        np.array([1, 2], np.uint32), {1: Segment(40)}, DEFAULT_CONFIG.raw_taxonomy
+    )
+    ds = panokit.PanopticDataset(
+        [
+            panokit.Sample("08/000000", label_loader=lambda: good),
+            panokit.Sample("08/000001", label_loader=lambda: bad),
+        ],
+        DEFAULT_CONFIG.raw_taxonomy,
+    )
+    with pytest.raises(ValidationError, match="sample '08/000001': segment id 2 occurs in ids"):
+        panokit.write(ds, tmp_path / "out", format="semantic-kitti")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from panokit.core.codecs import SPLIT_16
+from panokit.errors import FormatError
+from panokit.formats.lidar_raw import RawScan, dense_codes, read_panoptic_npz
+
+
+@pytest.mark.parametrize(
+    ("size", "instances", "run"),
+    [(10, 5, 1), (5000, 3, 1), (120_000, 300, 40), (120_000, 65536, 7), (50_000, 65536, 1)],
+)
+def test_dense_codes_equal_np_unique(size, instances, run):
+    rng = np.random.default_rng(size + instances)
+    values = SPLIT_16.encode(
+        rng.integers(0, 260, size // run + 1), rng.integers(0, instances, size // run + 1)
+    )
+    values = np.repeat(values, run)[:size]
+    uniq, codes = dense_codes(values)
+    expected_uniq, expected_codes = np.unique(values, return_inverse=True)
+    assert np.array_equal(uniq, expected_uniq)
+    assert np.array_equal(codes, expected_codes.ravel())
+
+
+def test_dense_codes_of_uint16_and_big_semantic_ids():
+    values = np.array([31999, 0, 17003, 17003, 24000] * 2000, dtype=np.uint16)
+    uniq, codes = dense_codes(values)
+    assert uniq.tolist() == [0, 17003, 24000, 31999]
+    assert codes[:5].tolist() == [3, 0, 1, 1, 2]
+    wide = SPLIT_16.encode(np.full(9000, 65535), np.arange(9000) % 3)
+    assert dense_codes(wide)[0].tolist() == np.unique(wide).tolist()
+
+
+def test_raw_scan_checks(tmp_path):
+    labels = SPLIT_16.encode(np.array([10, 40, 7]), np.array([1, 0, 0]))
+    labels.astype("<u4").tofile(tmp_path / "a.label")
+    scan = RawScan(tmp_path / "a.label", "split16", known=frozenset({0, 10, 40}))
+    with pytest.raises(
+        FormatError, match=r"a\.label: category ids \[7\] are not in the dataset's taxonomy"
+    ):
+        scan.categories(scan.values())
+    (tmp_path / "v.bin").write_bytes(b"\0" * 16 * 4)
+    short = RawScan(tmp_path / "a.label", "split16", points_from=tmp_path / "v.bin")
+    with pytest.raises(FormatError, match=r"a\.label: 3 labels but .*v\.bin has 4 points"):
+        short.values()
+    np.savez_compressed(tmp_path / "p.npz", other=np.zeros(3, np.uint16))
+    with pytest.raises(
+        FormatError, match=r"p\.npz: a panoptic \.npz holds the key 'data', found \['other'\]"
+    ):
+        read_panoptic_npz(tmp_path / "p.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(FormatError, match=r"bad\.npz: not a readable \.npz file"):
+        read_panoptic_npz(tmp_path / "bad.npz")
