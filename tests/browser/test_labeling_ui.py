@@ -270,6 +270,8 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
     assert response.status_code == 200, response.text
     page.keyboard.press("s")
     page.keyboard.press("7")  # person
+    for _ in range(4):
+        page.keyboard.press(".")
     click_pixel(page, int(WIDTH * 0.6), int(HEIGHT * 0.7))
     pending = page.evaluate("window.__panokit.editor.log")
     page.click("[data-act='save']")
@@ -301,6 +303,65 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
         "window.__panokit.editor.revision === 4 && !window.__panokit.editor.dirty", timeout=15000
     )
     assert server_label(live, sample_id)[1] == 4
+
+    # --- the segment list: change category, merge, delete, hide, colour by instance, outline
+    page.uncheck("[data-ref='autosave']")
+    rows = {r["id"]: r["category_id"] for r in browser_label(page)["segments"]}
+    cars = sorted(k for k, c in rows.items() if c == 12)
+    sign = next(k for k, c in rows.items() if c == 13)
+    terrain = next(k for k, c in rows.items() if c == 6)
+    page.select_option(f"[data-seg='{sign}'] [data-segcat]", "11")  # sign -> person
+    page.check(f"[data-seg='{cars[0]}'] [data-segsel]")
+    page.check(f"[data-seg='{cars[1]}'] [data-segsel]")
+    page.click("[data-act='mergeSel']")
+    page.click(f"[data-seg='{terrain}'] [data-segdel]")
+    page.click(f"[data-seg='{cars[0]}'] [data-seghide]")
+    page.keyboard.press("i")
+    page.keyboard.press("o")
+    shot(page, "08-segments-outline")
+    page.keyboard.press("Control+s")
+    page.wait_for_function(
+        "window.__panokit.editor.revision === 5 && !window.__panokit.editor.dirty"
+    )
+    state = browser_label(page)
+    assert state["logBase"] == 2
+    assert [e["op"] for e in state["log"][-3:]] == ["change_category", "merge", "delete"]
+    final, revision = server_label(live, sample_id)
+    assert revision == 5
+    replayed = engine_replay(live, sample_id, meddled, state["log"])
+    assert np.array_equal(final.ids, replayed.ids)
+    assert table(final) == table(replayed)
+    assert terrain not in final.segments and cars[1] not in final.segments
+    assert final.segments[sign].category_id == 11
+    assert int((final.ids == cars[0]).sum()) > 0
+
+    # --- a prelabel (here: the scene's ground truth) accepted as the starting point
+    from panokit.annotate.synthetic import street_scene
+
+    truth = street_scene(240, 320, seed=3).label
+    rows_of = np.arange(HEIGHT) * 240 // HEIGHT
+    cols_of = np.arange(WIDTH) * 320 // WIDTH
+    prelabel = PanopticImage(
+        truth.ids[rows_of][:, cols_of].astype(np.uint32), dict(truth.segments), STREET_TAXONOMY
+    )
+    response = live.call(
+        "mia",
+        "POST",
+        f"/samples/{sample_id}/prelabels",
+        files={
+            "png": ("p.png", encode_ids_png(prelabel.ids), "image/png"),
+            "segments": ("s.json", segments_json(prelabel.segments).encode(), "application/json"),
+        },
+        data={"source": "ground-truth", "score": "0.97"},
+    )
+    assert response.status_code == 201, response.text
+    page.reload()
+    wait_editor(page)
+    page.click("[data-prelabel]")
+    page.wait_for_function("window.__panokit.editor.revision === 6")
+    accepted = browser_label(page)
+    assert np.array_equal(accepted["ids"], prelabel.ids)
+    assert server_label(live, sample_id)[1] == 6
     assert errors == []
 
     # --- figures (Performance API, measured in the browser)

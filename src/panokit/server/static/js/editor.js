@@ -621,7 +621,9 @@ export class Editor {
     for (const p of this.pyramid) if (v.scale * p.factor <= 1.0001) level = p;
     ctx.drawImage(level.bitmap, 0, 0, this.sample.width, this.sample.height);
     if (this.labelCanvas) {
-      ctx.imageSmoothingEnabled = false;
+      // outlines are one pixel wide: filter them when zoomed out so they do not break up
+      ctx.imageSmoothingEnabled = this.outline && v.scale < 1;
+      ctx.imageSmoothingQuality = "high";
       ctx.globalAlpha = this.outline ? Math.max(this.opacity, 0.8) : this.opacity;
       ctx.drawImage(this.labelCanvas, 0, 0);
       ctx.globalAlpha = 1;
