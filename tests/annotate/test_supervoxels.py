@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from panokit.annotate import SupervoxelHierarchy, build_supervoxel_hierarchy, fit_ground_plane
+from panokit.annotate import (
+    SupervoxelHierarchy,
+    build_supervoxel_hierarchy,
+    fit_ground_plane,
+    hierarchy_quality,
+)
 from panokit.errors import FormatError, LabelError
 
 
@@ -35,6 +40,10 @@ def test_levels_nest_and_merges_keep_ground_and_wall_apart():
     assert 0 < fine_mixed < 200
     for level in range(1, vox.num_levels):
         assert mixed(level) <= fine_mixed + 10
+    rows = hierarchy_quality(vox, is_wall.astype(np.int64) + 1)
+    assert [r.regions for r in rows] == list(vox.levels)
+    assert np.isnan(rows[0].boundary_recall)
+    assert rows[-1].undersegmentation_error == pytest.approx(2 * fine_mixed / len(pts))
     assert vox.region_of(0, 0) == vox.lut(0)[vox.fine[0]]
 
 

@@ -10,6 +10,7 @@ shared border.  The result is stored as one fine label map plus the merge table
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ class SuperpixelHierarchy(RegionHierarchy):
 
     kind = "superpixels"
 
-    def __init__(self, fine: NDArray[Any], merges: NDArray[Any], levels: Any) -> None:
+    def __init__(self, fine: NDArray[Any], merges: NDArray[Any], levels: Sequence[int]) -> None:
         super().__init__(fine, merges, levels)
         if self.fine.ndim != 2:
             raise LabelError(f"superpixels need a fine map of shape (H, W), got {self.fine.shape}")
@@ -260,9 +261,13 @@ def achievable_accuracy(regions: NDArray[Any], gt_ids: NDArray[Any]) -> float:
 
 
 def hierarchy_quality(
-    hierarchy: SuperpixelHierarchy, gt_ids: NDArray[Any], tolerance: int = 2
+    hierarchy: RegionHierarchy, gt_ids: NDArray[Any], tolerance: int = 2
 ) -> list[LevelQuality]:
-    """Boundary recall, under-segmentation error and achievable accuracy of every level."""
+    """Boundary recall, under-segmentation error and achievable accuracy of every level.
+
+    Works for supervoxels too (``gt_ids`` of shape (N,)); boundary recall is then NaN, as
+    points have no pixel grid.
+    """
     gt_ids = np.asarray(gt_ids)
     _check_same_shape(hierarchy.fine, gt_ids)
     out = []
@@ -272,7 +277,9 @@ def hierarchy_quality(
             LevelQuality(
                 level=level,
                 regions=int(n),
-                boundary_recall=boundary_recall(regions, gt_ids, tolerance),
+                boundary_recall=boundary_recall(regions, gt_ids, tolerance)
+                if regions.ndim == 2
+                else float("nan"),
                 undersegmentation_error=undersegmentation_error(regions, gt_ids),
                 achievable_accuracy=achievable_accuracy(regions, gt_ids),
             )

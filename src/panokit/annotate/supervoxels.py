@@ -9,6 +9,7 @@ features, plus a penalty for the change of the local surface normal across a lin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ class SupervoxelHierarchy(RegionHierarchy):
 
     kind = "supervoxels"
 
-    def __init__(self, fine: NDArray[Any], merges: NDArray[Any], levels: Any) -> None:
+    def __init__(self, fine: NDArray[Any], merges: NDArray[Any], levels: Sequence[int]) -> None:
         super().__init__(fine, merges, levels)
         if self.fine.ndim != 1:
             raise LabelError(f"supervoxels need a fine map of shape (N,), got {self.fine.shape}")
