@@ -115,9 +115,7 @@ def _split_codes(v: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.intp]]:
     present = np.flatnonzero(seen_key)
     table = np.empty(size, dtype=np.intp)
     table[present] = np.arange(present.size)
-    uniq_values = (high_present[present // low_span].astype(np.uint32) << np.uint32(16)) | (
-        present % low_span
-    ).astype(np.uint32)
+    uniq_values = SPLIT_16.encode(present % low_span, high_present[present // low_span])
     return uniq_values, table[key]
 
 
