@@ -143,7 +143,8 @@ def test_unknown_raw_label_and_bad_lengths(tmp_path):
     segs = root / "scans" / SCENE / f"{SCENE}_vh_clean_2.0.010000.segs.json"
     segs.write_text(json.dumps({"segIndices": SEG_INDICES[:-1]}))
     with pytest.raises(
-        FormatError, match=r"11 segIndices but the mesh scene0007_00_vh_clean_2\.ply has 12 vertices"
+        FormatError,
+        match=r"11 segIndices but the mesh scene0007_00_vh_clean_2\.ply has 12 vertices",
     ):
         panokit.read(root, format="scannet")[0].load_label()
     (tmp_path / "b" / sn.LABELS_TSV).unlink()
