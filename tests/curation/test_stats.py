@@ -188,3 +188,34 @@ def test_workers_give_the_same_statistics():
     parallel = compute_stats(ds, workers=2, progress=done.append)
     assert parallel.to_dict() == compute_stats(ds).to_dict()
     assert sum(done) == 12 and parallel.samples == 12 and parallel.labeled == 9
+
+
+def test_segment_areas_when_two_listed_ids_share_a_hash_bin():
+    # 112044 and 162593 fall into one bin of the multiplicative hash: the exact search runs
+    ids = np.array([112044, 112044, 162593, 0, 162593, 162593], dtype=np.uint32)
+    areas, void = segment_areas(ids, np.array([112044, 162593]))
+    assert (areas.tolist(), void) == ([2, 3], 1)
+    hashed = (np.array([112044, 162593], np.uint32) * np.uint32(0x9E3779B1)) >> np.uint32(16)
+    assert hashed[0] == hashed[1]
+
+
+def test_png_decoding_with_and_without_libspng(tmp_path, monkeypatch):
+    import sys
+
+    from PIL import Image
+
+    from panokit.core.codecs import RGB24
+    from panokit.curation.stats import _decode_rgba
+    from panokit.errors import FormatError
+
+    ids = np.array([[0, 1, 70000], [16777215, 256, 65536]], dtype=np.uint32)
+    path = tmp_path / "ids.png"
+    Image.fromarray(RGB24.encode(ids)).save(path)
+    data = path.read_bytes()
+    first = _decode_rgba(data, path)
+    monkeypatch.setitem(sys.modules, "pyspng", None)  # import fails: Pillow decodes
+    second = _decode_rgba(data, path)
+    for rgba in (first, second):
+        assert (rgba.reshape(-1, 4).view("<u4").ravel() & 0xFFFFFF).tolist() == ids.ravel().tolist()
+    with pytest.raises(FormatError, match=r"ids\.png: not a PNG file"):
+        _decode_rgba(b"hello", path)
