@@ -124,8 +124,15 @@ def main() -> None:
     )
     parser.add_argument("--keep", type=Path, help="reuse/keep the generated labels in this folder")
     args = parser.parse_args()
+    try:
+        import pyspng  # noqa: F401
+
+        decoder = "libspng (pyspng)"
+    except ImportError:
+        decoder = "Pillow (install panokit[fast] for libspng)"
     print(
-        f"cpu cores visible: {os.cpu_count()}, numpy {np.__version__}; BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}"
+        f"cpu cores visible: {os.cpu_count()}, numpy {np.__version__}, BLAS threads "
+        f"{os.environ['OPENBLAS_NUM_THREADS']}, PNG decoder {decoder}"
     )
 
     # ------------------------------------------------------------------ statistics
