@@ -462,3 +462,187 @@ def test_large_image_pan_zoom_and_brush(live: LiveServer, chromium: Any) -> None
     print("\nPANOKIT UI PERFORMANCE " + json.dumps(report))
     (ARTIFACTS / "performance-large.json").write_text(json.dumps(report, indent=2))
     context.close()
+
+
+SEMANTICS_JS = """
+async ({ width, height, fine, merges, levels, categories, edits }) => {
+  const { Hierarchy } = await import("/static/js/hierarchy.js");
+  const { Label, applyEdit } = await import("/static/js/label.js");
+  const hier = new Hierarchy(width, height, Uint32Array.from(fine), Int32Array.from(merges), levels);
+  const label = Label.empty(width, height, { categories, void_id: 0 });
+  const states = [];
+  for (const edit of edits) {
+    const patch = applyEdit(label, hier, edit);
+    if (edit.undo_redo) {
+      const redo = label.applyPatch(patch);
+      label.applyPatch(redo);
+    }
+    states.push({ ids: Array.from(label.ids), segments: label.segmentRows() });
+  }
+  return states;
+}
+"""
+
+
+def _random_edits(hier: Any, taxonomy: Any, seed: int, count: int) -> list[dict[str, Any]]:
+    """Valid random edits of every 2D kind, made while the engine applies them."""
+    from panokit.annotate import EditContext, apply_edit, edit_from_dict
+    from panokit.core import PanopticImage
+
+    rng = np.random.default_rng(seed)
+    h, w = hier.shape
+    label = PanopticImage(np.zeros((h, w), dtype=np.uint32), {}, taxonomy)
+    context = EditContext(superpixels=hier)
+    cats = [c.id for c in taxonomy.categories]
+    things = [c.id for c in taxonomy.categories if c.isthing]
+    edits: list[dict[str, Any]] = []
+
+    def point() -> list[float]:
+        return [
+            round(float(rng.uniform(-3, w + 2)) * 8) / 8,
+            round(float(rng.uniform(-3, h + 2)) * 8) / 8,
+        ]
+
+    def target(cat: int) -> int | None:
+        if cat not in things:
+            return None
+        mine = [k for k, s in label.segments.items() if s.category_id == cat]
+        return int(rng.choice(mine)) if mine and rng.random() < 0.5 else None
+
+    kinds = ["click", "brush", "erase", "polygon", "fill", "change", "merge", "delete"]
+    while len(edits) < count:
+        kind = kinds[int(rng.integers(len(kinds)))] if edits else "click"
+        cat = int(rng.choice(cats))
+        level = int(rng.integers(hier.num_levels))
+        protect = bool(rng.random() < 0.3)
+        segs = sorted(label.segments)
+        edit: dict[str, Any]
+        if kind == "click":
+            edit = {
+                "op": "click_region",
+                "level": level,
+                "x": int(rng.integers(w)),
+                "y": int(rng.integers(h)),
+                "category_id": cat,
+                "segment_id": target(cat),
+                "protect": protect,
+            }
+        elif kind in ("brush", "erase"):
+            path = [point() for _ in range(int(rng.integers(1, 6)))]
+            radius = float(rng.choice([0.0, 0.5, 1.0, 2.5, 4.0]))
+            snap = level if rng.random() < 0.3 else None
+            if kind == "brush":
+                edit = {
+                    "op": "brush",
+                    "path": path,
+                    "radius": radius,
+                    "category_id": cat,
+                    "segment_id": target(cat),
+                    "protect": protect,
+                    "snap_level": snap,
+                }
+            else:
+                edit = {
+                    "op": "erase",
+                    "path": path,
+                    "radius": radius,
+                    "segment_id": None,
+                    "snap_level": snap,
+                }
+        elif kind == "polygon":
+            verts = [point() for _ in range(int(rng.integers(3, 8)))]
+            edit = {
+                "op": "polygon",
+                "vertices": verts,
+                "category_id": cat,
+                "segment_id": target(cat),
+                "protect": protect,
+            }
+        elif kind == "fill":
+            mode = int(rng.integers(3))
+            x, y = int(rng.integers(w)), int(rng.integers(h))
+            edit = {
+                "op": "fill_unlabeled",
+                "category_id": cat,
+                "segment_id": target(cat),
+                "x": None if mode == 0 else x,
+                "y": None if mode == 0 else y,
+                "level": level if mode == 1 else None,
+            }
+        elif not segs:
+            continue
+        elif kind == "change":
+            edit = {
+                "op": "change_category",
+                "segment_id": int(rng.choice(segs)),
+                "category_id": cat,
+            }
+        elif kind == "merge":
+            if len(segs) < 2:
+                continue
+            chosen = sorted(int(s) for s in rng.choice(segs, size=min(3, len(segs)), replace=False))
+            edit = {
+                "op": "merge",
+                "segment_ids": chosen,
+                "into": chosen[-1] if rng.random() < 0.5 else None,
+            }
+        else:
+            edit = {"op": "delete", "segment_id": int(rng.choice(segs))}
+        label, _ = apply_edit(label, edit_from_dict(edit), context)
+        edit["undo_redo"] = bool(rng.random() < 0.3)
+        edits.append(edit)
+    return edits
+
+
+def test_browser_edits_equal_the_engine(live: LiveServer, chromium: Any) -> None:
+    """Every 2D edit, random parameters: the browser's label equals panokit.annotate's after
+    each step (ids pixel by pixel and the segment table)."""
+    from panokit.annotate import (
+        EditContext,
+        apply_edit,
+        build_superpixel_hierarchy,
+        edit_from_dict,
+    )
+    from panokit.annotate.synthetic import STREET_TAXONOMY, street_scene
+    from panokit.core import PanopticImage
+
+    scene = street_scene(48, 64, seed=7, objects=4)
+    hier = build_superpixel_hierarchy(scene.image, n_fine=300, coarsest=5, num_levels=4)
+    edits = _random_edits(hier, STREET_TAXONOMY, seed=11, count=60)
+    assert {e["op"] for e in edits} == {
+        "click_region",
+        "brush",
+        "erase",
+        "polygon",
+        "fill_unlabeled",
+        "change_category",
+        "merge",
+        "delete",
+    }
+    page = chromium.new_page()
+    page.goto(live.url + "/static/app.css")
+    states = page.evaluate(
+        SEMANTICS_JS,
+        {
+            "width": 64,
+            "height": 48,
+            "fine": hier.fine.ravel().tolist(),
+            "merges": hier.merges.ravel().tolist(),
+            "levels": list(hier.levels),
+            "categories": STREET_TAXONOMY.to_list(),
+            "edits": [
+                {k: v for k, v in e.items() if k != "undo_redo"} | {"undo_redo": e["undo_redo"]}
+                for e in edits
+            ],
+        },
+    )
+    label = PanopticImage(np.zeros((48, 64), dtype=np.uint32), {}, STREET_TAXONOMY)
+    context = EditContext(superpixels=hier)
+    for step, (edit, state) in enumerate(zip(edits, states, strict=True)):
+        plain = {k: v for k, v in edit.items() if k != "undo_redo"}
+        label, _ = apply_edit(label, edit_from_dict(plain), context)
+        ids = np.asarray(state["ids"], dtype=np.uint32).reshape(48, 64)
+        assert np.array_equal(ids, label.ids), f"step {step}: {plain}"
+        assert {r["id"]: r["category_id"] for r in state["segments"]} == table(label), step
+    assert len(label.segments) > 0
+    page.close()
