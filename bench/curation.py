@@ -120,10 +120,20 @@ def main() -> None:
     parser.add_argument("--dims", type=int, default=128)
     parser.add_argument("--pick", type=int, default=1000, help="how many to select")
     parser.add_argument(
-        "--check", action="store_true", help="read with check=True (PNG ids vs JSON)"
+        "--check",
+        action="store_true",
+        help="read with check=True (no effect on the coco-panoptic fast path of stats, "
+        "which counts ids without a segment instead)",
     )
     parser.add_argument("--keep", type=Path, help="reuse/keep the generated labels in this folder")
+    parser.add_argument(
+        "--no-spng", action="store_true", help="decode with Pillow even if pyspng is there"
+    )
     args = parser.parse_args()
+    if args.no_spng:
+        import sys
+
+        sys.modules["pyspng"] = None  # type: ignore[assignment]
     try:
         import pyspng  # noqa: F401
 
