@@ -32,5 +32,6 @@ def test_migrations_are_package_data() -> None:
 
     assert (MIGRATIONS / "env.py").is_file()
     assert sorted(p.name for p in (MIGRATIONS / "versions").glob("0*.py")) == [
-        "0001_initial_schema.py"
+        "0001_initial_schema.py",
+        "0002_keyset_indexes.py",
     ]

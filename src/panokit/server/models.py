@@ -91,6 +91,7 @@ class SampleRow(Base):
     __table_args__ = (
         UniqueConstraint("dataset_id", "name"),
         Index("ix_samples_dataset_status_id", "dataset_id", "status", "id"),
+        Index("ix_samples_dataset_id_id", "dataset_id", "id"),
         Index("ix_samples_dataset_sha", "dataset_id", "media_sha256"),
         Index("ix_samples_assignee", "assignee_id", "status"),
     )
@@ -179,7 +180,10 @@ class Release(Base):
 
 class ReleaseItem(Base):
     __tablename__ = "release_items"
-    __table_args__ = (UniqueConstraint("release_id", "sample_id"),)
+    __table_args__ = (
+        UniqueConstraint("release_id", "sample_id"),
+        Index("ix_release_items_release_id_id", "release_id", "id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"))
     sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
