@@ -16,14 +16,19 @@ Tool sets:
 * ``brush``: the same order; each part painted with a fine edge stroke (radius ``r``) along
   its outline, then strokes of doubling radius (up to ``R`` <= 20 px) along the outlines of
   ever deeper interiors, and row strokes of radius ``R`` over the rest.  ``r`` is chosen like the polygon tolerance.
-* ``superpixel``: from the coarsest level to the finest, click every region whose dominant
-  segment covers at least ``purity`` of it (0.5 at the finest level) when that corrects at
-  least 30% of its pixels, grouped by segment (one pick per group); the largest segment is
-  left for one fill-unlabeled at the end; then brush strokes fix the segments that still
-  miss most pixels.
-* ``prelabel``: start from a prediction, fix categories of matched segments, delete
-  predicted segments that mostly cover other segments, then the finest-level superpixel pass
-  and brush corrections.
+* ``superpixel``: the annotator plans its clicks on the hierarchy as a tree: for every region
+  (coarsest level first) it either clicks it, giving it its dominant segment, or leaves it
+  to its children, whichever minimises ``clicks + w * wrong pixels`` (exact dynamic
+  programme; a finer click overrides a coarser one, so coarse clicks followed by fine fixes
+  are found); the largest segment is left for one fill-unlabeled at the end.  Clicks are
+  grouped by segment as far as their nesting allows (one pick per group).  Segments that
+  still miss pixels are then painted with the brush (unmatched segments first).  ``w`` is
+  the one among :attr:`Simulator.error_weights` that reaches the target with the fewest
+  actions.
+* ``prelabel``: start from a prediction; fix the category of predicted segments that match
+  a ground-truth segment (click + pick), delete those that mostly cover other segments
+  (2 clicks), then the same click planning (counting the pixels the prediction already has
+  right) and brush corrections.
 
 Deterministic for a given ``seed`` (it picks where inside a region a click lands).
 """
@@ -52,7 +57,7 @@ from panokit.annotate.edits import (
 )
 from panokit.annotate.quality import PQScorer
 from panokit.annotate.superpixels import SuperpixelHierarchy, build_superpixel_hierarchy
-from panokit.core import VOID, PanopticImage, Segment
+from panokit.core import PanopticImage, Segment
 from panokit.errors import FormatError, LabelError, require
 
 TOOLSETS = ("polygon", "brush", "superpixel", "prelabel")
@@ -388,48 +393,66 @@ class Simulator:
     def superpixel(self) -> SimulationResult:
         hier = self.hierarchy
         tree = _RegionTree(hier, self.scorer)
-        fill_g = 0 if self.order else -1
-        if self.order:
-            fill_g = int(np.searchsorted(self.scorer.gt_ids, self.order[0]))
+        fill_g = int(np.searchsorted(self.scorer.gt_ids, self.order[0])) if self.order else -1
+        # pixels right without a click: those of the segment left for fill-unlabeled
+        right = (
+            tree.tables[-1][:, fill_g] if fill_g >= 0 else np.zeros(hier.num_fine, dtype=np.int64)
+        )
         best: SimulationResult | None = None
         for weight in self.error_weights:
-            plan = tree.plan(weight, fill_g)
-            run = self._run_clicks(hier, plan, fill_g)
-            run = replace(run, params={"error_weight": weight, "planned_clicks": float(len(plan))})
+            plan = tree.plan(weight, right)
+            s = _Session(
+                _empty_like(self.gt),
+                self.scorer,
+                self.costs,
+                self.target,
+                EditContext(superpixels=hier),
+            )
+            mapping: dict[int, int] = {}
+            self._run_clicks(s, hier, plan, mapping)
+            if not s.done and fill_g >= 0:
+                gseg = int(self.scorer.gt_ids[fill_g])
+                cat = self.gt.segments[gseg].category_id
+                s.spend("picks", self.costs.category_pick)
+                s.spend("clicks", self.costs.click)
+                target = mapping.get(gseg) or resolve_target(s.label, cat, None)
+                mapping[gseg] = target
+                s.apply(FillUnlabeled(category_id=cat, segment_id=target))
+                s.record()
+            self._brush_corrections(s, mapping)
+            run = s.result(
+                "superpixel", {"error_weight": weight, "planned_clicks": float(len(plan))}
+            )
             if best is None or _better(run, best):
                 best = run
         assert best is not None
         return best
 
     def _run_clicks(
-        self, hier: SuperpixelHierarchy, plan: list[tuple[int, int, int]], fill_g: int
-    ) -> SimulationResult:
-        """Replay planned (level, region, gt index) clicks, fill the rest, then brush."""
-        s = _Session(
-            _empty_like(self.gt),
-            self.scorer,
-            self.costs,
-            self.target,
-            EditContext(superpixels=hier),
-        )
+        self,
+        s: _Session,
+        hier: SuperpixelHierarchy,
+        plan: list[tuple[int, int, int]],
+        mapping: dict[int, int],
+    ) -> None:
+        """Replay planned (level, region, gt index) clicks; one pick per change of segment."""
         rng = np.random.default_rng(self.seed)
-        mapping: dict[int, int] = {}
-        current: tuple[int, int] | None = None
+        current: int | None = None
         last = hier.num_levels - 1
         for level, region, gidx in plan:
             if s.done:
                 break
-            if current is not None and current[1] != gidx:
+            if current is not None and current != gidx:
                 s.record()
                 if s.done:
                     break
-            if current is None or current[1] != gidx:
+            if current != gidx:
                 s.spend("picks", self.costs.category_pick)
-            current = (level, gidx)
+            current = gidx
             gseg = int(self.scorer.gt_ids[gidx])
             cat = self.gt.segments[gseg].category_id
             target = mapping.get(gseg)
-            if target is None:
+            if target is None or target not in s.label.segments:
                 target = resolve_target(s.label, cat, None)
                 mapping[gseg] = target
             fine_ids = np.flatnonzero(hier.lut(level) == region)
@@ -441,90 +464,6 @@ class Simulator:
             s.spend("clicks", self.costs.click)
             s.apply(ClickRegion(level=level, x=x, y=y, category_id=cat, segment_id=target))
         if current is not None and not s.done:
-            s.record()
-        if not s.done and fill_g >= 0:
-            gseg = int(self.scorer.gt_ids[fill_g])
-            cat = self.gt.segments[gseg].category_id
-            s.spend("picks", self.costs.category_pick)
-            s.spend("clicks", self.costs.click)
-            target = mapping.get(gseg) or resolve_target(s.label, cat, None)
-            mapping[gseg] = target
-            s.apply(FillUnlabeled(category_id=cat, segment_id=target))
-            s.record()
-        self._brush_corrections(s, mapping)
-        return s.result("superpixel", {})
-
-    def _click_pass(
-        self,
-        s: _Session,
-        hier: SuperpixelHierarchy,
-        level: int,
-        purity: float,
-        mapping: dict[int, int],
-        pending_fill: int | None,
-        rng: np.random.Generator,
-    ) -> None:
-        """Click, at one level, the regions whose dominant segment gains enough."""
-        keep = self.scorer.keep
-        gi = self.scorer.gt_index
-        g = len(self.scorer.gt_ids)
-        reg = hier.level_map(level).ravel()
-        n = hier.levels[level]
-        reg_k = reg[keep].astype(np.int64)
-        table = np.bincount(reg_k * g + gi, minlength=n * g).reshape(n, g)
-        size = table.sum(axis=1)
-        dom = table.argmax(axis=1)
-        dom_count = table[np.arange(n), dom]
-        # pixels already right: labelled with the mapped id of their gt segment
-        want = np.full(g, -1, dtype=np.int64)
-        gt_pos = {int(v): i for i, v in enumerate(self.scorer.gt_ids)}
-        for gs, ps in mapping.items():
-            want[gt_pos[gs]] = ps
-        cur = s.label.ids.ravel()[keep].astype(np.int64)
-        right = cur == want[gi]
-        if pending_fill is not None and pending_fill not in mapping:
-            right |= (cur == VOID) & (gi == gt_pos[pending_fill])
-        right_now = np.bincount(reg_k[right], minlength=n)
-        gain = dom_count - right_now
-        clickable = (size > 0) & (dom_count >= purity * size) & (gain > self.click_gain * size)
-        if pending_fill is not None:
-            clickable &= dom != gt_pos[pending_fill]
-        regions = np.flatnonzero(clickable)
-        if regions.size == 0:
-            return
-        by_seg: dict[int, list[int]] = {}
-        for r in regions.tolist():
-            by_seg.setdefault(int(dom[r]), []).append(r)
-        # unmatched segments first (they add recognition), then most pixels gained per click
-        matched = self.scorer.score(s.label).matched
-        order = sorted(
-            by_seg,
-            key=lambda k: (
-                int(matched[k] != 0),
-                -float(gain[by_seg[k]].sum()) / len(by_seg[k]),
-                k,
-            ),
-        )
-        lut = hier.lut(level)
-        for gidx in order:
-            if s.done:
-                break
-            gseg = int(self.scorer.gt_ids[gidx])
-            cat = self.gt.segments[gseg].category_id
-            s.spend("picks", self.costs.category_pick)
-            target = mapping.get(gseg)
-            for r in by_seg[gidx]:
-                fine_ids = np.flatnonzero(lut == r)
-                k = int(fine_ids[rng.integers(len(fine_ids))])
-                box, crop = hier.region_crop(hier.num_levels - 1, k)
-                ys, xs = np.nonzero(crop)
-                j = int(rng.integers(len(ys)))
-                y, x = int(ys[j] + box[0].start), int(xs[j] + box[1].start)
-                if target is None:
-                    target = resolve_target(s.label, cat, None)
-                    mapping[gseg] = target
-                s.spend("clicks", self.costs.click)
-                s.apply(ClickRegion(level=level, x=x, y=y, category_id=cat, segment_id=target))
             s.record()
 
     def _brush_corrections(self, s: _Session, mapping: dict[int, int]) -> None:
@@ -591,16 +530,39 @@ class Simulator:
         start = prediction.with_segments(prediction.ids, prediction.segments)
         if start.taxonomy is None:
             start.taxonomy = self.gt.taxonomy
-        ctx = EditContext(
-            superpixels=self._hierarchy
-            if self._hierarchy is not None or self.image is not None
-            else None
+        hier = (
+            self._hierarchy if self._hierarchy is not None or self.image is None else self.hierarchy
         )
-        if ctx.superpixels is None and self.image is not None:
-            ctx.superpixels = self.hierarchy
-        s = _Session(start, self.scorer, self.costs, self.target, ctx)
+        tree = _RegionTree(hier, self.scorer) if hier is not None else None
+        weights: Sequence[float | None] = self.error_weights if tree is not None else (None,)
+        best: SimulationResult | None = None
+        for weight in weights:
+            s = _Session(start, self.scorer, self.costs, self.target, EditContext(superpixels=hier))
+            mapping = self._fix_prediction(s, start)
+            if tree is not None and hier is not None and weight is not None and not s.done:
+                want = np.full(len(self.scorer.gt_ids), -1, dtype=np.int64)
+                gt_pos = {int(v): i for i, v in enumerate(self.scorer.gt_ids)}
+                for gseg, pseg in mapping.items():
+                    want[gt_pos[gseg]] = pseg
+                cur = s.label.ids.ravel()[self.scorer.keep].astype(np.int64)
+                ok = cur == want[self.scorer.gt_index]
+                fine = hier.fine.ravel()[self.scorer.keep]
+                right = np.bincount(fine[ok], minlength=hier.num_fine).astype(np.int64)
+                self._run_clicks(s, hier, tree.plan(weight, right), mapping)
+            self._brush_corrections(s, mapping)
+            run = s.result("prelabel", {} if weight is None else {"error_weight": weight})
+            if best is None or _better(run, best):
+                best = run
+            if run.actions == 0:
+                break
+        assert best is not None
+        return best
+
+    def _fix_prediction(self, s: _Session, start: PanopticImage) -> dict[int, int]:
+        """Fix the categories of predicted segments that match a ground-truth segment
+        (IoU > 0.5, any category; click + pick) and delete those that mostly cover other
+        segments (click + delete).  Returns ground-truth id -> predicted id."""
         mapping: dict[int, int] = {}
-        # 1. fix categories / drop wrong segments, judged by overlap with the ground truth
         g = len(self.scorer.gt_ids)
         pids = s.label.ids.ravel()[self.scorer.keep].astype(np.int64)
         for pseg in sorted(start.segments):
@@ -626,13 +588,7 @@ class Simulator:
                 s.spend("clicks", 2 * self.costs.click)
                 s.apply(Delete(segment_id=pseg))
                 s.record()
-        mapping = {k: v for k, v in mapping.items() if v in s.label.segments}
-        if ctx.superpixels is not None and not s.done:
-            rng = np.random.default_rng(self.seed)
-            hier = ctx.superpixels
-            self._click_pass(s, hier, hier.num_levels - 1, 0.5, mapping, None, rng)
-        self._brush_corrections(s, mapping)
-        return s.result("prelabel", {})
+        return {k: v for k, v in mapping.items() if v in s.label.segments}
 
 
 class _RegionTree:
@@ -663,14 +619,17 @@ class _RegionTree:
         self.dom = [t.argmax(axis=1) for t in self.tables]
         self.size = [t.sum(axis=1) for t in self.tables]
 
-    def plan(self, weight: float, fill_g: int) -> list[tuple[int, int, int]]:
-        """Clicks (level, region, gt index), parents before children, that minimise
-        ``clicks + weight * wrong pixels`` when unclicked pixels end up as ``fill_g``."""
+    def plan(self, weight: float, right: NDArray[np.int64]) -> list[tuple[int, int, int]]:
+        """Clicks (level, region, gt index), each after the click of its enclosing region,
+        that minimise ``clicks + weight * wrong pixels``; ``right`` counts, per fine region,
+        the pixels that are right if nothing above it is clicked."""
         last = len(self.tables) - 1
         memo: dict[tuple[int, int, int], tuple[float, bool]] = {}
         tables, dom, size, children = self.tables, self.dom, self.size, self.children
+        keep_right = right.tolist()
 
         def cost(level: int, region: int, inherited: int) -> float:
+            # inherited: gt index painted by the nearest clicked ancestor, -1 for none
             key = (level, region, inherited)
             hit = memo.get(key)
             if hit is not None:
@@ -680,10 +639,10 @@ class _RegionTree:
                 memo[key] = (0.0, False)
                 return 0.0
             if level == last:
-                keep_cost = weight * float(
-                    size[level][region]
-                    - (tables[level][region, inherited] if inherited >= 0 else 0)
+                good = (
+                    keep_right[region] if inherited < 0 else int(tables[level][region, inherited])
                 )
+                keep_cost = weight * float(size[level][region] - good)
                 click_cost = 1.0 + weight * float(size[level][region] - tables[level][region, d])
             else:
                 kids = children[level][region]
@@ -695,9 +654,8 @@ class _RegionTree:
             memo[key] = result
             return result[0]
 
-        stack = [(0, r, fill_g) for r in range(len(self.tables[0]))]
-        for level, region, inherited in stack:
-            cost(level, region, inherited)
+        for r in range(len(self.tables[0])):
+            cost(0, r, -1)
         clicks: list[tuple[int, int, int]] = []
         parent_of: list[int] = []
 
@@ -715,7 +673,7 @@ class _RegionTree:
                     walk(level + 1, c, label, parent)
 
         for r in range(len(self.tables[0])):
-            walk(0, r, fill_g, -1)
+            walk(0, r, -1, -1)
         return _schedule(clicks, parent_of)
 
 
