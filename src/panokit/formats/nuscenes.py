@@ -499,6 +499,7 @@ def write(
             raise FormatError(
                 f"{where}: nuScenes holds point clouds; got ids of shape {label.shape}"
             )
+        label.validate(where=where)
         token = _token(sample)
         if token in seen:
             raise FormatError(f"{where}: two samples have the token {token}")

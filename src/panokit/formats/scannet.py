@@ -406,6 +406,7 @@ def write(dataset: PanopticDataset, out: Path, label_map: LabelMap | str | None 
             raise FormatError(
                 f"sample {sample.key!r}: ScanNet holds point clouds; got ids of shape {label.shape}"
             )
+        label.validate(where=f"sample {sample.key!r}")
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample.key)
         semantic = label.semantic()
         instance = label.instance()
