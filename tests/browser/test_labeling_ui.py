@@ -138,6 +138,7 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
     for _ in range(3):
         page.keyboard.press(".")
     assert page.evaluate("window.__panokit.editor.level") == 3
+    level_switch = page.evaluate("window.__panokit.metrics.levelSwitch")
     page.keyboard.press("5")  # sky
     click_pixel(page, WIDTH // 2, int(HEIGHT * 0.04))
     click_pixel(page, WIDTH // 5, int(HEIGHT * 0.06))
@@ -377,6 +378,7 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
         "superpixel_click_repaint_ms_median": round(
             sorted(c["frameMs"] for c in clicks)[len(clicks) // 2], 1
         ),
+        "level_switch_ms": round(level_switch, 2),
         "brush_moves": len(stroke),
         "brush_move_ms_p50": round(stroke_ms[len(stroke_ms) // 2], 2),
         "brush_move_ms_max": round(stroke_ms[-1], 2),

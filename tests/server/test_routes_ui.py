@@ -118,7 +118,7 @@ def test_index_and_modules_are_served(server: Server) -> None:
 
 
 def test_every_module_import_resolves() -> None:
-    """A broken relative import would only show in a browser; catch it here."""
+    """A broken relative import or a missing export would only show in a browser."""
     from panokit.server.routes_ui import static_dir
 
     folder = static_dir() / "js"
@@ -133,8 +133,19 @@ def test_every_module_import_resolves() -> None:
         "png.js",
         "ui.js",
     } <= set(modules)
-    pattern = re.compile(r'^import\s+(?:[^"]*?\s+from\s+)?"\./([^"]+)";', re.M | re.S)
+    pattern = re.compile(r'^import\s+\{([^}]*)\}\s+from\s+"\./([^"]+)";', re.M)
+    checked = 0
     for name in modules:
         text = (folder / name).read_text()
-        for target in pattern.findall(text):
+        for names, target in pattern.findall(text):
             assert (folder / target).is_file(), f"{name} imports ./{target}, which is missing"
+            exported = (folder / target).read_text()
+            for imported in (n.strip() for n in names.split(",") if n.strip()):
+                found = re.search(
+                    rf"^export\s+(?:async\s+)?(?:class|function|const|let)\s+{imported}\b",
+                    exported,
+                    re.M,
+                )
+                assert found, f"{name} imports {imported} from ./{target}, which does not export it"
+                checked += 1
+    assert checked >= 25

@@ -7,7 +7,7 @@ import {
   fillUnlabeled, merge, polygon, unionBox,
 } from "./label.js";
 import { decodeIdsPNG, encodeIdsPNG } from "./png.js";
-import { el, esc, toast } from "./ui.js";
+import { esc, toast } from "./ui.js";
 
 const TOOLS = {
   superpixel: { key: "s", name: "Superpixel", help: "hover highlights a region, click assigns it, drag paints many" },
@@ -30,6 +30,7 @@ const SHORTCUTS = [
   ["I", "colour segments by instance"],
   ["A  Z", "overlay opacity down / up"],
   ["Shift+F", "fill all unlabeled pixels"],
+  ["Delete", "delete the segments ticked in the list"],
   ["Ctrl+Z / Ctrl+Shift+Z, Ctrl+Y", "undo / redo"],
   ["Ctrl+S", "save now"],
   ["+  −  0", "zoom in / out / fit"],
@@ -363,6 +364,8 @@ export class Editor {
   targetSegmentFor(categoryId) {
     const cat = this.categories.get(categoryId);
     if (!cat || !cat.isthing) return null;
+    const current = this.label?.segments.get(this.segmentId);
+    if (current && current.category_id !== categoryId) return null; // recategorised meanwhile
     return this.segmentId;
   }
 
@@ -902,7 +905,10 @@ export class Editor {
   scheduleAutosave() {
     clearTimeout(this.autosaveTimer);
     if (!this.autosave || this.conflict) return;
-    this.autosaveTimer = setTimeout(() => { if (this.dirty) this.save({ auto: true }); }, 3000);
+    this.autosaveTimer = setTimeout(() => {
+      if (this.drag) this.scheduleAutosave(); // never save half a stroke
+      else if (this.dirty) this.save({ auto: true });
+    }, 3000);
   }
 
   async save({ auto = false } = {}) {
@@ -1119,6 +1125,7 @@ export class Editor {
       case "0": this.userView = false; this.fit(); break;
       case "Enter": if (this.tool === "polygon") this.closePolygon(); break;
       case "Backspace": if (this.polygon.length) { this.polygon.pop(); this.requestRender(); } break;
+      case "Delete": this.deleteSelected(); break;
       case "?": this.showHelp(); break;
       default:
         if (/^[1-9]$/.test(k)) {
