@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from tests.server.helpers import Server, error, toy_label
+from tests.server.helpers import Server, error, label_files, toy_label
 
 USERS = (None, "stranger", "outsider", "viewer", "labeler", "reviewer", "manager", "admin", "root")
 
@@ -185,6 +185,34 @@ def test_manage_routes(server: Server) -> None:
         )
 
     check(server, expected, release)
+    shared = server.upload("shared.png")["id"]
+    server.call(
+        "manager",
+        "POST",
+        f"/datasets/{server.dataset_id}/assign",
+        json={"sample_ids": [shared], "username": "outsider"},
+    )
+
+    def prelabel(user: str | None) -> Any:
+        return server.call(
+            user,
+            "POST",
+            f"/samples/{shared}/prelabels",
+            files=label_files(toy_label()),
+            data={"source": "model"},
+        )
+
+    check(server, expected, prelabel)
+    release_id = server.call("root", "GET", f"/datasets/{server.dataset_id}/releases").json()[0][
+        "id"
+    ]
+    export_expected = {k: (202 if v == 201 else v) for k, v in expected.items()}
+    export_expected["outsider"] = 403
+    check(
+        server,
+        export_expected,
+        lambda u: server.call(u, "POST", f"/releases/{release_id}/exports", json={}),
+    )
     member_expected = {k: (200 if v == 201 else v) for k, v in expected.items()}
     check(
         server,
