@@ -82,3 +82,15 @@ def test_bad_input(scene):
         LabelError, match=r"the prediction is \(5, 5\) but the ground truth is \(80, 160\)"
     ):
         simulate(sc.image, sc.label, "prelabel", prediction=small)
+
+
+def test_prelabel_adds_a_missing_thing_with_a_few_clicks(scene):
+    sc, hier = scene
+    ids = sc.label.ids.copy()
+    ids[ids == 8] = 0  # drop the car of 301 pixels
+    pred = sc.label.with_segments(ids, {k: v for k, v in sc.label.segments.items() if k != 8})
+    run = simulate(sc.image, sc.label, "prelabel", target_pq=0.99, hierarchy=hier, prediction=pred)
+    # car PQ 1 / (1 + 0.5) with one of its two instances missing, 7 other categories perfect
+    assert run.curve[0] == (0, pytest.approx((7 + 2 / 3) / 8))
+    assert run.reached and run.actions == 10
+    assert run.by_kind == {"clicks": 6, "vertices": 0, "picks": 3, "strokes": 1}
