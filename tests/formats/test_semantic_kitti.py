@@ -274,3 +274,18 @@ def test_a_failing_write_leaves_nothing(tmp_path):
     with pytest.raises(ValidationError, match="sample '08/000001': segment id 2 occurs in ids"):
         panokit.write(ds, tmp_path / "out", format="semantic-kitti")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_numbered_stuff_round_trips(tmp_path):
+    """Predictions often give stuff points instance ids; each value is a segment for the
+    official evaluator, so the writer keeps them (validate() would call it two regions)."""
+    raw = SPLIT_16.encode(np.array([40, 40, 40, 10]), np.array([0, 4, 4, 2]))
+    seq = tmp_path / "in/sequences/08/predictions"
+    seq.mkdir(parents=True)
+    raw.astype("<u4").tofile(seq / "000000.label")
+    ds = panokit.read(tmp_path / "in", format="semantic-kitti", labels="predictions")
+    assert len(ds[0].load_label().problems()) == 1  # the stuff rule, nothing else
+    out = panokit.write(ds, tmp_path / "out", format="semantic-kitti", labels="predictions")
+    assert (
+        np.fromfile(out / "sequences/08/predictions/000000.label", "<u4").tolist() == raw.tolist()
+    )

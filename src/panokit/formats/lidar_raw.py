@@ -17,7 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from panokit.core.codecs import DIVISOR_1000, SPLIT_16
-from panokit.errors import FormatError, MissingFileError
+from panokit.core.label import PanopticLabel
+from panokit.errors import FormatError, MissingFileError, ValidationError
 
 RAW_ATTR = "panokit_raw_scan"
 """Name of the attribute of a label loader that describes its raw file."""
@@ -163,4 +164,12 @@ def read_panoptic_npz(path: Path) -> NDArray[np.uint16]:
     return out
 
 
-__all__ = ["RAW_ATTR", "RawScan", "dense_codes", "read_panoptic_npz"]
+def check_segments(label: PanopticLabel, where: str) -> None:
+    """:meth:`PanopticLabel.validate` without the one-region-per-stuff-class rule: LiDAR label
+    files may number stuff points (each value is a segment for the official evaluators)."""
+    found = [p for p in label.problems() if not p.startswith("stuff category ")]
+    if found:
+        raise ValidationError(found, where=where)
+
+
+__all__ = ["RAW_ATTR", "RawScan", "check_segments", "dense_codes", "read_panoptic_npz"]

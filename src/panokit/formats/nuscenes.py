@@ -51,7 +51,7 @@ from panokit.formats.data.nuscenes import (
     GENERAL_TO_CHALLENGE,
 )
 from panokit.formats.label_maps import get_label_map, remap_label
-from panokit.formats.lidar_raw import RAW_ATTR, RawScan, dense_codes
+from panokit.formats.lidar_raw import RAW_ATTR, RawScan, check_segments, dense_codes
 
 NAME = "nuscenes"
 DEFAULT_PROTOCOL = "nuscenes"
@@ -499,7 +499,7 @@ def write(
             raise FormatError(
                 f"{where}: nuScenes holds point clouds; got ids of shape {label.shape}"
             )
-        label.validate(where=where)
+        check_segments(label, where)
         token = _token(sample)
         if token in seen:
             raise FormatError(f"{where}: two samples have the token {token}")

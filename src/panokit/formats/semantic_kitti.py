@@ -36,7 +36,7 @@ from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError
 from panokit.formats.data.semantic_kitti import DEFAULT_CONFIG, SemanticKittiConfig, load_config
 from panokit.formats.label_maps import remap_label
-from panokit.formats.lidar_raw import RAW_ATTR, RawScan, dense_codes
+from panokit.formats.lidar_raw import RAW_ATTR, RawScan, check_segments, dense_codes
 
 NAME = "semantic-kitti"
 DEFAULT_PROTOCOL = "semantic-kitti"
@@ -470,7 +470,7 @@ def write(
             raise FormatError(
                 f"{where}: SemanticKITTI holds point clouds; got ids of shape {label.shape}"
             )
-        label.validate(where=where)
+        check_segments(label, where)
         seq, frame = _frame_name(sample, index)
         if (seq, frame) in used:
             raise FormatError(f"{where}: two samples would write sequence {seq} frame {frame}")
