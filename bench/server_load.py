@@ -160,7 +160,7 @@ def prepare(
     fh, fw = fight_size
     small = png_bytes(fh, fw)
     own = [
-        [samples.upload_sample(ctx, actor, work.id, small, f"own_{c}_{i}.png").id for i in range(1)]
+        [samples.upload_sample(ctx, actor, work.id, small, f"own_{c}_{i}.png").id for i in range(5)]
         for c in range(writers)
     ]
     shared = [
@@ -274,14 +274,17 @@ def bench_fight(
     barrier = threading.Barrier(len(own) + fighters)
     times: list[float] = []
 
-    def writer(sample_id: int) -> None:
+    def writer(sample_ids: list[int]) -> None:
+        """Saves ``saves`` labels round-robin over this client's own samples."""
         client = Client(url, token, timeout=120)
-        base = 0
+        base = dict.fromkeys(sample_ids, 0)
         barrier.wait()
-        for _ in range(saves):
+        for k in range(saves):
+            sample_id = sample_ids[k % len(sample_ids)]
             try:
                 started = time.perf_counter()
-                base = client.put_label(sample_id, label, base_revision=base).revision
+                out = client.put_label(sample_id, label, base_revision=base[sample_id])
+                base[sample_id] = out.revision
                 with lock:
                     landed[sample_id] += 1
                     times.append((time.perf_counter() - started) * 1000)
@@ -308,7 +311,7 @@ def bench_fight(
                     other_errors.append(f"fighter {index}: {exc!r}")
         client.close()
 
-    threads = [threading.Thread(target=writer, args=(ids[0],)) for ids in own]
+    threads = [threading.Thread(target=writer, args=(ids,)) for ids in own]
     threads += [threading.Thread(target=fighter, args=(i,)) for i in range(fighters)]
     started = time.perf_counter()
     for t in threads:
@@ -318,10 +321,15 @@ def bench_fight(
     elapsed = time.perf_counter() - started
     client = Client(url, token)
     ok = not other_errors
+    own_total = 0
     for ids in own:
-        revision = client.sample(ids[0]).label_revision
-        history = client.label_history(ids[0])
-        ok &= revision == saves == landed[ids[0]] == len(history)
+        for k, sid in enumerate(ids):
+            expected = len(range(k, saves, len(ids)))  # saves that went to this sample
+            revision = client.sample(sid).label_revision
+            history = client.label_history(sid)
+            ok &= revision == expected == landed[sid] == len(history)
+            ok &= [h.revision for h in history] == list(range(1, revision + 1))
+            own_total += revision
     shared_total = 0
     for sid in shared:
         revision = client.sample(sid).label_revision
@@ -334,11 +342,11 @@ def bench_fight(
     client.close()
     total_landed = sum(landed.values())
     print(
-        f"concurrency: {len(own)} writers x {saves} saves + {fighters} fighters x {saves} on "
-        f"{len(shared)} shared samples in {elapsed:.1f} s ({total_landed / elapsed:.0f} saves/s)"
+        f"concurrency: {len(own)} writers x {saves} saves on {len(own[0])} own samples each + "
+        f"{fighters} fighters x {saves} on {len(shared)} shared samples in {elapsed:.1f} s ({total_landed / elapsed:.0f} saves/s)"
     )
     print(
-        f"  own samples: {sum(landed[i[0]] for i in own)} of {len(own) * saves} landed; "
+        f"  own samples: {own_total} revisions from {len(own) * saves} saves; "
         f"shared: {shared_total} landed + {conflicts['409']} got 409 = {attempts} attempts; "
         f"other errors: {len(other_errors)}"
     )
