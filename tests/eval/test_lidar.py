@@ -629,7 +629,21 @@ def _check_nuscenes(root: Path, expected: dict, classes: dict) -> None:
 
 def test_nuscenes_protocol_is_registered():
     proto = get_protocol("nuscenes")
-    assert proto.min_size == 15 and proto.label_map is None and proto.average == "all"
+    assert proto.min_size == 15 and proto.average == "all"
+    assert proto.label_map is not None and proto.label_map.target is CHALLENGE_TAXONOMY
+
+
+def test_nuscenes_general_ground_truth_must_be_mapped_first(tmp_path):
+    from panokit.errors import TaxonomyError
+
+    write_nuscenes_tree(tmp_path / "data", tmp_path / "results", 2, seed=13, n_points=20_000)
+    gt = panokit.read(tmp_path / "data", format="nuscenes")  # general classes
+    pred = panokit.read(tmp_path / "results", format="nuscenes")
+    with pytest.raises(
+        TaxonomyError,
+        match=r"general classes must be mapped first: .*read_pair.*\): id \d+ is unmapped",
+    ):
+        panokit.evaluate(gt, pred, protocol="nuscenes", workers=1)
 
 
 def test_matches_nuscenes_devkit_small(tmp_path):

@@ -49,6 +49,7 @@ from panokit.formats.data.nuscenes import (
     GENERAL_NAMES,
     GENERAL_TAXONOMY,
     GENERAL_TO_CHALLENGE,
+    IDENTITY_CHALLENGE_MAP,
 )
 from panokit.formats.label_maps import get_label_map, remap_label
 from panokit.formats.lidar_raw import RAW_ATTR, RawScan, check_segments, dense_codes
@@ -580,6 +581,7 @@ def _protocols() -> tuple[Any, ...]:
                 "ground truth in challenge classes (read_pair maps it)"
             ),
             min_size=15,
+            label_map=IDENTITY_CHALLENGE_MAP,
         ),
     )
 

@@ -120,9 +120,13 @@ CHALLENGE_LABEL_MAP = LabelMap(
 
 IDENTITY_CHALLENGE_MAP = LabelMap(
     {k: k for k in range(17)},
-    default=0,
-    name="nuscenes challenge",
+    default=None,
+    name=(
+        "nuscenes challenge ids (ground truth in the general classes must be mapped first: "
+        "panokit.formats.nuscenes.read_pair, or read(..., classes='challenge'))"
+    ),
     source=CHALLENGE_TAXONOMY,
     target=CHALLENGE_TAXONOMY,
 )
-"""Challenge ids as they are (predictions already use them)."""
+"""Challenge ids as they are (what the ``nuscenes`` protocol evaluates); any other id is an
+error that says how to map general-class ground truth."""
