@@ -363,6 +363,19 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
     accepted = browser_label(page)
     assert np.array_equal(accepted["ids"], prelabel.ids)
     assert server_label(live, sample_id)[1] == 6
+
+    # --- submit again; this time the reviewer accepts
+    page.click("[data-act='submit']")
+    page.wait_for_selector(".dataset-head")
+    rpage.goto(f"{live.url}/#/datasets/{live.dataset_id}")
+    rpage.click("#nextReview")
+    wait_editor(rpage)
+    assert rpage.evaluate("window.__panokit.editor.sampleId") == sample_id
+    rpage.click("[data-act='accept']")
+    rpage.wait_for_selector(".dataset-head")
+    assert live.call("mia", "GET", f"/samples/{sample_id}").json()["status"] == "accepted"
+    rpage.wait_for_selector(".badge.status-accepted")
+    shot(rpage, "09-dataset-after-review")
     assert errors == []
 
     # --- figures (Performance API, measured in the browser)
@@ -382,6 +395,9 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
         "brush_moves": len(stroke),
         "brush_move_ms_p50": round(stroke_ms[len(stroke_ms) // 2], 2),
         "brush_move_ms_max": round(stroke_ms[-1], 2),
+        "brush_event_to_painted_ms_p95": round(
+            sorted(m["lag"] for m in stroke)[int(len(stroke) * 0.95)], 2
+        ),
     }
     print("\nPANOKIT UI PERFORMANCE " + json.dumps(report))
     (ARTIFACTS / "performance.json").write_text(json.dumps(report, indent=2))
