@@ -54,3 +54,15 @@ def test_scan_features():
     lab = cloud(pts, np.array([1, 1]), {1: Segment(10)})
     f = scan_features(lab)
     assert f.tolist() == pytest.approx([np.log10(2), 3.5, 1.5, 1.0, 1.0, 0.0])
+
+
+def test_series_frame_shows_channels_2_1_0_as_rgb():
+    from panokit.curation.features import series_frame
+
+    series = np.zeros((2, 10, 4, 4))
+    series[:, 2, :2] = 3000.0  # "red" (B4) bright in the top half
+    series[0, 0] = 1000.0  # "blue" (B2) at one date: mean 500
+    frame = series_frame(series)
+    assert frame.shape == (4, 4, 3) and frame.dtype == np.uint8
+    # stretched 0..3000: blue 500 -> 42.5, rounded half to even
+    assert frame[0, 0].tolist() == [255, 0, 42] and frame[3, 3].tolist() == [0, 0, 42]

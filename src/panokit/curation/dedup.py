@@ -245,8 +245,9 @@ def _sample_hash(sample: Sample, method: str, pointcloud: bool) -> tuple[str, in
         if media.ndim == 2 or (media.ndim == 3 and media.shape[2] <= 4):
             return "image", fn(media)
         if media.ndim == 4:  # a (T, C, H, W) series: its mean frame
-            frame = np.moveaxis(media.mean(axis=0), 0, -1)[:, :, :3]
-            return "image", fn(frame)
+            from panokit.curation.features import series_frame
+
+            return "image", fn(series_frame(media))
     if not sample.has_label:
         raise PanokitError(f"sample {sample.key!r} has neither media nor a label to hash")
     label = sample.load_label()

@@ -46,6 +46,20 @@ SCAN_FEATURES: tuple[str, ...] = (
 """Names of the columns of :func:`scan_features`."""
 
 
+def series_frame(series: NDArray[Any]) -> NDArray[np.uint8]:
+    """An (H, W, 3) uint8 picture of a (T, C, H, W) image series: the mean over time of
+    channels 2, 1, 0 as red, green, blue (Sentinel-2 B4, B3, B2 in PASTIS order; a series
+    of fewer channels repeats its first), stretched between the 1st and 99th percentiles."""
+    arr = np.asarray(series, dtype=np.float64)
+    if arr.ndim != 4 or arr.shape[1] == 0:
+        raise FormatError(f"an image series must be (T, C, H, W), got shape {arr.shape}")
+    channels = [2, 1, 0] if arr.shape[1] >= 3 else [0, 0, 0]
+    frame = np.moveaxis(arr[:, channels].mean(axis=0), 0, -1)
+    low, high = np.percentile(frame, [1, 99])
+    span = high - low if high > low else 1.0
+    return np.asarray((np.clip((frame - low) / span, 0, 1) * 255).round(), dtype=np.uint8)
+
+
 def _subsample(image: NDArray[Any], longest: int = 128) -> NDArray[Any]:
     step = max(1, int(np.ceil(max(image.shape[0], image.shape[1]) / longest)))
     return image[::step, ::step]
@@ -183,8 +197,8 @@ def sample_media_features(
     if sample.media_loader is None:
         return None
     media = np.asarray(sample.load_media())
-    if media.ndim == 4:  # a time series (T, C, H, W): its mean frame, channels last
-        media = np.moveaxis(media.mean(axis=0), 0, -1)[:, :, :3]
+    if media.ndim == 4:  # a time series (T, C, H, W)
+        media = series_frame(media)
     return image_features(media)
 
 

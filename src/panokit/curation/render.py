@@ -68,8 +68,10 @@ def outlines(ids: NDArray[Any]) -> NDArray[np.bool_]:
 
 def _as_rgb(image: NDArray[Any]) -> NDArray[np.uint8]:
     arr = np.asarray(image)
-    if arr.ndim == 4:  # (T, C, H, W) series: the mean frame, first 3 channels
-        arr = np.moveaxis(arr.mean(axis=0), 0, -1)
+    if arr.ndim == 4:  # (T, C, H, W) series: its mean frame in true colour
+        from panokit.curation.features import series_frame
+
+        arr = series_frame(arr)
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     if arr.ndim != 3:
