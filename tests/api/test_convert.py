@@ -69,9 +69,18 @@ def test_fast_png_path_matches_the_rgb24_codec() -> None:
     rng = np.random.default_rng(7)
     ids = rng.integers(0, RGB24.max_id + 1, size=(37, 53)).astype(np.int64)
     png = encode_ids_png(ids)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(io.BytesIO(png)) as image:
+        image.verify()  # chunk CRCs and structure
+    with Image.open(io.BytesIO(png)) as image:
+        assert (image.format, image.mode, image.size) == ("PNG", "RGB", (53, 37))
         assert np.array_equal(np.asarray(image), RGB24.encode(ids))
     assert np.array_equal(decode_ids_png(png), ids)
     assert decode_ids_png(png).dtype == np.uint32
     with pytest.raises(FormatError, match=r"RGB24 can hold ids 0\.\.16777215"):
         encode_ids_png(np.array([[1 << 24]]))
+
+
+def test_empty_label_cannot_be_a_png() -> None:
+    with pytest.raises(LabelError, match=r"needs at least one pixel, got shape \(0, 4\)"):
+        encode_ids_png(np.zeros((0, 4), dtype=np.uint32))

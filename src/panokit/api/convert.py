@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,7 +25,13 @@ MAX_LABEL_PIXELS = 64_000_000
 
 
 def encode_ids_png(ids: NDArray[Any], compress_level: int = 1) -> bytes:
-    """Segment ids (H, W) -> RGB24 PNG bytes."""
+    """Segment ids (H, W) -> RGB24 PNG bytes (id = R + 256 G + 65536 B, 8-bit RGB).
+
+    Written directly (IHDR, one IDAT, IEND) with the PNG "Up" filter on every row: label
+    maps are vertically coherent, so the filtered rows are mostly zeros and deflate at level
+    1 is fast and small (a 2 MP label in about a third of the time Pillow's adaptive
+    filtering takes, at the same size).  Any PNG decoder reads it.
+    """
     from PIL import Image
 
     ids = np.asarray(ids)
@@ -32,13 +40,31 @@ def encode_ids_png(ids: NDArray[Any], compress_level: int = 1) -> bytes:
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) > RGB24.max_id):
         RGB24.encode(ids)  # raises with the codec's message
     height, width = ids.shape
-    # little-endian uint32 bytes are R, G, B, 0: Pillow packs them as RGBX without a copy
-    # through numpy (same result as RGB24.encode, several times faster on megapixels)
+    if height == 0 or width == 0:
+        raise LabelError(f"a label PNG needs at least one pixel, got shape {ids.shape}")
+    # little-endian uint32 bytes are R, G, B, 0; Pillow drops the 4th byte (RGBX -> RGB)
+    # far faster than a strided numpy copy
     quads = np.ascontiguousarray(ids, dtype="<u4").tobytes()
-    image = Image.frombytes("RGB", (width, height), quads, "raw", "RGBX")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=compress_level)
-    return buffer.getvalue()
+    packed = Image.frombytes("RGB", (width, height), quads, "raw", "RGBX").tobytes()
+    rgb = np.frombuffer(packed, dtype=np.uint8).reshape(height, 3 * width)
+    rows = np.empty((height, 1 + 3 * width), dtype=np.uint8)
+    rows[:, 0] = 2  # filter type Up: each byte minus the byte above (mod 256)
+    rows[0, 1:] = rgb[0]
+    np.subtract(rgb[1:], rgb[:-1], out=rows[1:, 1:])
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), compress_level)),
+            _png_chunk(b"IEND", b""),
+        )
+    )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(kind)) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
 def decode_ids_png(data: bytes, max_pixels: int = MAX_LABEL_PIXELS) -> NDArray[np.uint32]:
