@@ -36,6 +36,7 @@ from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError, TaxonomyError, require
 from panokit.eval.protocols import Protocol
 from panokit.formats.data.taxonomies import load_taxonomy
+from panokit.formats.media import image_loader as _media_loader
 
 NAME = "bdd100k"
 DEFAULT_PROTOCOL = "bdd100k"
@@ -480,17 +481,6 @@ def _media_guess(bitmask_dir: Path, images_dir: Path | None) -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
-
-
-def _media_loader(path: Path) -> Callable[[], NDArray[Any]]:
-    def load() -> NDArray[Any]:
-        try:
-            with Image.open(path) as image:
-                return np.asarray(image.convert("RGB"))
-        except FileNotFoundError:
-            raise MissingFileError(f"image not found: {path}") from None
-
-    return load
 
 
 def _bitmask_loader(png: Path, tax: Taxonomy) -> Callable[[], PanopticImage]:

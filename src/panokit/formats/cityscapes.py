@@ -69,6 +69,7 @@ from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError
 from panokit.formats import coco_panoptic
 from panokit.formats.data.cityscapes_labels import LABELS, LabelRow
+from panokit.formats.media import image_loader as _image_loader
 from panokit.formats.png import encode_png
 
 NAME = "cityscapes"
@@ -399,17 +400,6 @@ def _raw_loader(instance_path: Path, label_path: Path, check: bool) -> Callable[
         if check:
             _check_label_ids(label, read_label_ids(label_path), label_path)
         return label
-
-    return load
-
-
-def _image_loader(path: Path) -> Callable[[], NDArray[Any]]:
-    def load() -> NDArray[Any]:
-        try:
-            with Image.open(path) as image:
-                return np.asarray(image.convert("RGB"))
-        except FileNotFoundError:
-            raise MissingFileError(f"image not found: {path}") from None
 
     return load
 

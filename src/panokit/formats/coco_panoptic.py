@@ -24,6 +24,7 @@ from panokit.core.sample import Sample
 from panokit.core.taxonomy import Taxonomy
 from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError, TaxonomyError
+from panokit.formats.media import image_loader as _media_loader
 from panokit.formats.png import encode_png
 
 NAME = "coco-panoptic"
@@ -191,17 +192,6 @@ def _label_loader(
         if check:
             check_ids(ids, segments, where)
         return PanopticImage(ids, segments, taxonomy)
-
-    return load
-
-
-def _media_loader(path: Path) -> Any:
-    def load() -> NDArray[Any]:
-        try:
-            with Image.open(path) as image:
-                return np.asarray(image.convert("RGB"))
-        except FileNotFoundError:
-            raise MissingFileError(f"image not found: {path}") from None
 
     return load
 

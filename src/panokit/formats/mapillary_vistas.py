@@ -50,6 +50,7 @@ from panokit.formats.coco_panoptic import (
     segments_from_info,
     write_png_ids,
 )
+from panokit.formats.media import image_loader as _media_loader
 
 NAME = "mapillary-vistas"
 DEFAULT_PROTOCOL = "mapillary-vistas"
@@ -368,17 +369,6 @@ def _panoptic_loader(
             )
         check_ids(ids, segments, where)
         return PanopticImage(ids, segments, tax)
-
-    return load
-
-
-def _media_loader(path: Path) -> Callable[[], NDArray[Any]]:
-    def load() -> NDArray[Any]:
-        try:
-            with Image.open(path) as image:
-                return np.asarray(image.convert("RGB"))
-        except FileNotFoundError:
-            raise MissingFileError(f"image not found: {path}") from None
 
     return load
 
