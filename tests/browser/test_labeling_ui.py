@@ -364,6 +364,31 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
     assert np.array_equal(accepted["ids"], prelabel.ids)
     assert server_label(live, sample_id)[1] == 6
 
+    # --- unsaved edits survive a closed tab (localStorage) and are offered back
+    page.uncheck("[data-ref='autosave']")
+    page.keyboard.press("s")
+    page.keyboard.press("4")  # vegetation
+    click_pixel(page, int(WIDTH * 0.9), int(HEIGHT * 0.4))
+    kept = page.evaluate("window.__panokit.editor.log")
+    assert len(kept) == 1
+    page.on("dialog", lambda dialog: dialog.accept())  # "leave with unsaved changes?"
+    page.reload()
+    wait_editor(page)
+    page.wait_for_selector("[data-ref='restoreText']")
+    assert "1 edit(s)" in page.inner_text("[data-ref='restoreText']")
+    page.click("[data-restore='yes']")
+    page.wait_for_function("window.__panokit.editor.log.length === 1")
+    restored = browser_label(page)
+    assert np.array_equal(restored["ids"], engine_replay(live, sample_id, prelabel, kept).ids)
+    page.keyboard.press("Control+s")
+    page.wait_for_function(
+        "window.__panokit.editor.revision === 7 && !window.__panokit.editor.dirty"
+    )
+    assert (
+        page.evaluate("localStorage.getItem('panokit.unsaved.' + window.__panokit.editor.sampleId)")
+        is None
+    )
+
     # --- submit again; this time the reviewer accepts
     page.click("[data-act='submit']")
     page.wait_for_selector(".dataset-head")

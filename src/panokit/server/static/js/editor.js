@@ -99,7 +99,7 @@ export class Editor {
     this.buildDom();
     const media = api.media(this.sampleId).then((r) => r.blob()).then((b) => createImageBitmap(b));
     const label = this.fetchLabel(this.sample.label_revision);
-    this.loadSuperpixels();
+    this.hierReady = this.loadSuperpixels();
     this.loadSide();
     this.image = await media;
     this.pyramid = [{ factor: 1, bitmap: this.image }];
@@ -114,6 +114,7 @@ export class Editor {
     this.installLabel(loaded.label, loaded.revision);
     this.metrics.labelReady = performance.now() - t0;
     this.status(`loaded revision ${loaded.revision}`);
+    this.offerRestore();
   }
 
   /** Half, quarter, ... resolution copies of a big image, so zoomed-out frames stay cheap. */
@@ -152,6 +153,7 @@ export class Editor {
     this.logBase = revision;
     this.log = [];
     this.savedLogLength = 0;
+    this.diverged = false;
     this.undoStack = [];
     this.redoStack = [];
     this.version = 0;
@@ -861,6 +863,7 @@ export class Editor {
 
   changed() {
     this.version++;
+    this.backup();
     this.refreshPanels();
     this.scheduleAutosave();
     this.status(`${this.log.length} edit(s) since revision ${this.logBase}${this.dirty ? " · unsaved" : ""}`);
@@ -872,6 +875,11 @@ export class Editor {
     const redo = this.label.applyPatch(item.patch);
     this.redoStack.push({ edit: item.edit, patch: redo });
     this.log.pop();
+    if (this.log.length < this.savedLogLength) {
+      // an edit that is already saved was undone: the saved revision is no prefix any more
+      this.savedLogLength = this.log.length;
+      this.diverged = true;
+    }
     this.afterPatch(redo);
   }
 
@@ -891,6 +899,7 @@ export class Editor {
     this.rebuildColors();
     if (patch.box) this.recolor(patch.box);
     this.version++;
+    this.backup();
     this.refreshPanels();
     this.scheduleAutosave();
     this.renderNow();
@@ -928,6 +937,8 @@ export class Editor {
       this.revision = out.revision;
       this.savedVersion = version;
       this.savedLogLength = logLength;
+      this.diverged = false;
+      this.backup();
       this.sample.label_revision = out.revision;
       if (this.sample.status === "rejected") this.sample.status = "labeling";
       this.setSaveState(`saved revision ${out.revision}${auto ? " (autosave)" : ""}`);
@@ -983,6 +994,7 @@ export class Editor {
     }
     const pending = this.log.slice(this.savedLogLength);
     this.closeModal();
+    await this.hierReady;
     this.sample = await api.sample(this.sampleId);
     const loaded = await this.fetchLabel(this.sample.label_revision);
     this.conflict = null;
@@ -1003,6 +1015,7 @@ export class Editor {
       toast(`re-applied ${pending.length - skipped} edit(s) on revision ${loaded.revision}${skipped ? `; ${skipped} no longer applied` : ""}`);
       this.scheduleAutosave();
     } else {
+      this.backup();
       toast(`reloaded revision ${loaded.revision}; your edits were discarded`);
     }
     this.refreshSide();
@@ -1058,6 +1071,56 @@ export class Editor {
       this.comments = await api.comments(this.sampleId);
       this.refreshSide();
     } catch (err) { toast(err.message); }
+  }
+
+  // ------------------------------------------------------------------ local backup
+  get backupKey() { return `panokit.unsaved.${this.sampleId}`; }
+
+  /** Keep the unsaved edits in localStorage, so a closed tab or a crash loses nothing. */
+  backup() {
+    try {
+      if (!this.dirty) { localStorage.removeItem(this.backupKey); return; }
+      const record = this.diverged
+        ? { base: this.logBase, full: true, edits: this.log }
+        : { base: this.revision, full: false, edits: this.log.slice(this.savedLogLength) };
+      localStorage.setItem(this.backupKey, JSON.stringify(record));
+    } catch { /* storage full or disabled: only the server copy remains */ }
+  }
+
+  /** On open: edits this browser kept but never saved are offered back. */
+  offerRestore() {
+    let record = null;
+    try { record = JSON.parse(localStorage.getItem(this.backupKey) || "null"); } catch { record = null; }
+    if (!record || !record.edits?.length || !this.editable) return;
+    this.openModal(`
+      <h2>Unsaved edits found</h2>
+      <p data-ref="restoreText">This browser kept ${record.edits.length} edit(s) on this sample that were never saved
+      (made on revision ${record.base}; the server has revision ${this.revision}).</p>
+      <div class="row"><button data-restore="yes" class="primary">Restore my edits</button>
+      <button data-restore="no" class="danger">Discard them</button></div>`);
+    this.refs.dialog.querySelectorAll("[data-restore]").forEach((b) => b.addEventListener("click", async () => {
+      this.closeModal();
+      if (b.dataset.restore !== "yes") { localStorage.removeItem(this.backupKey); return; }
+      await this.hierReady;
+      const current = this.revision;
+      if (record.full && record.base !== current) {
+        const older = await this.fetchLabel(record.base);
+        this.installLabel(older.label, current);
+        this.logBase = record.base;
+      }
+      let skipped = 0;
+      for (const edit of record.edits) {
+        try {
+          const patch = applyEdit(this.label, this.hier, edit);
+          this.undoStack.push({ edit, patch });
+          this.log.push(edit);
+        } catch { skipped++; }
+      }
+      this.rebuildColors();
+      this.recolor(null);
+      this.changed();
+      toast(`restored ${record.edits.length - skipped} unsaved edit(s)${skipped ? `; ${skipped} no longer applied` : ""}`);
+    }));
   }
 
   // ------------------------------------------------------------------ test hooks
