@@ -90,6 +90,8 @@ export class Editor {
     const t0 = performance.now();
     this.metrics.openStart = t0;
     performance.mark("pk-open");
+    const media = api.media(this.sampleId).then((r) => r.blob()).then((b) => createImageBitmap(b));
+    media.catch(() => {}); // awaited below; failures surface there
     this.sample = await api.sample(this.sampleId);
     this.dataset = await api.dataset(this.sample.dataset_id);
     this.taxonomy = { categories: this.dataset.categories, void_id: this.dataset.void_id };
@@ -97,7 +99,6 @@ export class Editor {
     const firstThing = this.dataset.categories[0];
     this.categoryId = firstThing ? firstThing.id : null;
     this.buildDom();
-    const media = api.media(this.sampleId).then((r) => r.blob()).then((b) => createImageBitmap(b));
     const label = this.fetchLabel(this.sample.label_revision);
     this.hierReady = this.loadSuperpixels();
     this.loadSide();
@@ -148,6 +149,7 @@ export class Editor {
   }
 
   installLabel(label, revision) {
+    this.ready = true;
     this.label = label;
     this.revision = revision;
     this.logBase = revision;
@@ -697,7 +699,7 @@ export class Editor {
       this.canvas.setPointerCapture(e.pointerId);
       return;
     }
-    if (e.button !== 0 || !this.label) return;
+    if (e.button !== 0 || !this.ready) return;
     if (!this.editable) { toast("this sample is read-only for you"); return; }
     const t0 = e.timeStamp;
     try {
@@ -813,7 +815,7 @@ export class Editor {
   // ------------------------------------------------------------------ edits
   /** Apply one edit (engine JSON form); `t0` (event time) measures the repaint. */
   run(edit, t0 = null) {
-    if (!this.label) return;
+    if (!this.ready) return;
     if (!this.editable) { toast("this sample is read-only for you"); return; }
     const start = t0 ?? performance.now();
     let patch;
