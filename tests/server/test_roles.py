@@ -74,6 +74,8 @@ def test_external_labeler_sees_only_assigned(server: Server) -> None:
     assert server.call("outsider", "GET", f"/samples/{b}").status_code == 200
     counts = server.call("outsider", "GET", f"/datasets/{server.dataset_id}").json()["counts"]
     assert counts == {"labeling": 1}
+    listed = server.call("outsider", "GET", "/datasets").json()["items"]
+    assert [(d["name"], d["counts"]) for d in listed] == [("toy", {"labeling": 1})]
     # the queue never hands an external labeler unassigned work
     assert (
         server.call("outsider", "POST", f"/datasets/{server.dataset_id}/queue/next").json()["id"]

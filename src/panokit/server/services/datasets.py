@@ -31,12 +31,16 @@ from panokit.server.services.common import (
 )
 
 
-def _status_counts(session: Session, dataset_id: int) -> dict[str, int]:
-    rows = session.execute(
-        select(SampleRow.status, func.count(SampleRow.id))
-        .where(SampleRow.dataset_id == dataset_id)
-        .group_by(SampleRow.status)
-    ).all()
+def _status_counts(
+    session: Session, dataset_id: int, assignee_id: int | None = None
+) -> dict[str, int]:
+    """Samples per workflow status (only those assigned to ``assignee_id`` if given)."""
+    query = select(SampleRow.status, func.count(SampleRow.id)).where(
+        SampleRow.dataset_id == dataset_id
+    )
+    if assignee_id is not None:
+        query = query.where(SampleRow.assignee_id == assignee_id)
+    rows = session.execute(query.group_by(SampleRow.status)).all()
     return {str(status): int(n) for status, n in rows}
 
 
@@ -76,7 +80,7 @@ def list_datasets(ctx: Context, actor: Actor, cursor: str | None, limit: int) ->
     limit = page_limit(ctx.settings, limit)
     after = decode_cursor(cursor)
     with ctx.db.read() as session:
-        query = select(Dataset, Membership.role).outerjoin(
+        query = select(Dataset, Membership.role, Membership.external).outerjoin(
             Membership, (Membership.dataset_id == Dataset.id) & (Membership.user_id == actor.id)
         )
         if not actor.is_admin:
@@ -84,12 +88,12 @@ def list_datasets(ctx: Context, actor: Actor, cursor: str | None, limit: int) ->
         rows = session.execute(
             query.where(Dataset.id > after).order_by(Dataset.id).limit(limit + 1)
         ).all()
-        items = [
-            dataset_out(
-                ds, _status_counts(session, ds.id), "admin" if actor.is_admin else str(role)
-            )
-            for ds, role in rows[:limit]
-        ]
+        items = []
+        for ds, role, external in rows[:limit]:
+            # external labelers only learn about the samples assigned to them
+            restricted = bool(external) and role in ("labeler", "viewer")
+            counts = _status_counts(session, ds.id, actor.id if restricted else None)
+            items.append(dataset_out(ds, counts, "admin" if actor.is_admin else str(role)))
     next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
     return Page[DatasetOut](items=items, next_cursor=next_cursor)
 
@@ -98,17 +102,7 @@ def get_dataset(ctx: Context, actor: Actor, dataset_id: int) -> DatasetOut:
     """One dataset with its per-status sample counts."""
     with ctx.db.read() as session:
         access = dataset_access(session, actor, dataset_id)
-        if access.restricted:
-            counts = {
-                str(s): int(n)
-                for s, n in session.execute(
-                    select(SampleRow.status, func.count(SampleRow.id))
-                    .where(SampleRow.dataset_id == dataset_id, SampleRow.assignee_id == actor.id)
-                    .group_by(SampleRow.status)
-                ).all()
-            }
-        else:
-            counts = _status_counts(session, dataset_id)
+        counts = _status_counts(session, dataset_id, actor.id if access.restricted else None)
         return dataset_out(access.dataset, counts, access.role)
 
 
