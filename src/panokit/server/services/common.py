@@ -157,7 +157,7 @@ def dataset_out(dataset: Dataset, counts: dict[str, int], role: str | None) -> D
 def job_out(job: Job) -> JobOut:
     """A job row as its wire model."""
     total = max(job.total, 0)
-    progress = 1.0 if job.status == "done" else (job.done / total if total else 0.0)
+    progress = 1.0 if job.status == "done" else (min(job.done / total, 1.0) if total else 0.0)
     return JobOut(
         id=job.id,
         kind=job.kind,
