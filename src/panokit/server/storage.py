@@ -37,10 +37,20 @@ class BlobStore:
         self.tmp = self.root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
 
-    def sweep(self) -> int:
-        """Remove leftovers of interrupted writes; returns how many were removed."""
+    def sweep(self, older_than: float = 3600.0) -> int:
+        """Remove leftovers of interrupted writes older than ``older_than`` seconds (another
+        process may be writing the younger ones); returns how many were removed."""
+        import time
+
         removed = 0
+        now = time.time()
         for stray in self.tmp.iterdir():
+            try:
+                age = now - stray.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age < older_than:
+                continue
             if stray.is_dir():
                 shutil.rmtree(stray, ignore_errors=True)
             else:
