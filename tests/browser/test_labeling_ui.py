@@ -307,11 +307,19 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
 
     # --- the segment list: change category, merge, delete, hide, colour by instance, outline
     page.uncheck("[data-ref='autosave']")
-    rows = {r["id"]: r["category_id"] for r in browser_label(page)["segments"]}
+    before_ops = browser_label(page)
+    rows = {r["id"]: r["category_id"] for r in before_ops["segments"]}
     cars = sorted(k for k, c in rows.items() if c == 12)
     sign = next(k for k, c in rows.items() if c == 13)
     terrain = next(k for k, c in rows.items() if c == 6)
+    sign_pixel = int(np.flatnonzero(before_ops["ids"].ravel() == sign)[0])
+    overlay = f"window.__panokit.editor.labelPixels[{sign_pixel}]"
+    assert page.evaluate(overlay) == 0xFF000000 | (0 << 16) | (220 << 8) | 220  # sign colour
     page.select_option(f"[data-seg='{sign}'] [data-segcat]", "11")  # sign -> person
+    assert page.evaluate(overlay) == 0xFF000000 | (60 << 16) | (20 << 8) | 220  # person colour
+    page.keyboard.press("Control+z")
+    assert page.evaluate(overlay) == 0xFF000000 | (0 << 16) | (220 << 8) | 220
+    page.keyboard.press("Control+Shift+z")
     page.check(f"[data-seg='{cars[0]}'] [data-segsel]")
     page.check(f"[data-seg='{cars[1]}'] [data-segsel]")
     page.click("[data-act='mergeSel']")

@@ -537,6 +537,28 @@ export class Editor {
     this.requestRender();
   }
 
+  /** Show what a patch changed: new colours for changed segments, the changed pixels. */
+  repaint(patch) {
+    if (patch.segments.size) {
+      this.rebuildColors();
+      if (!patch.box) { this.recolor(null); return; } // e.g. a category change: every pixel of it
+    }
+    this.recolorPatch(patch);
+  }
+
+  /** Recolour just the pixels an edit changed (outline mode needs their neighbours: box). */
+  recolorPatch(patch) {
+    if (!patch.box) return;
+    if (this.outline || !this.labelData) { this.recolor(patch.box); return; }
+    let lut = this.colorLut;
+    for (const id of this.label.segments.keys()) if (id >= lut.length) { this.rebuildColors(); lut = this.colorLut; break; }
+    const ids = this.label.ids, out = this.labelPixels, index = patch.index, n = lut.length;
+    for (let k = 0; k < index.length; k++) { const i = index[k], v = ids[i]; out[i] = v < n ? lut[v] : 0; }
+    const [x0, y0, x1, y1] = patch.box;
+    this.labelCtx.putImageData(this.labelData, 0, 0, x0, y0, x1 - x0 + 1, y1 - y0 + 1);
+    this.requestRender();
+  }
+
   updateHover() {
     const want = (this.tool === "superpixel" || this.tool === "fill") && this.hier && this.pointer?.inside
       ? this.hier.regionAt(this.level, this.pointer.px, this.pointer.py) : null;
@@ -831,7 +853,7 @@ export class Editor {
       }
     } catch (err) { this.fail(err); return; }
     const edited = performance.now();
-    if (patch.box) this.recolor(patch.box);
+    this.repaint(patch);
     const recolored = performance.now();
     this.renderNow();
     const synced = performance.now();
@@ -895,11 +917,7 @@ export class Editor {
   }
 
   afterPatch(patch) {
-    if (this.segmentId != null && !this.label.segments.has(this.segmentId) && patch.segments.has(this.segmentId)) {
-      // keep the id: painting again recreates the same instance, as the engine would
-    }
-    this.rebuildColors();
-    if (patch.box) this.recolor(patch.box);
+    this.repaint(patch);
     this.version++;
     this.backup();
     this.refreshPanels();
