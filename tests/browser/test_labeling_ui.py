@@ -190,6 +190,10 @@ def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
     moves = page.evaluate("window.__panokit.metrics.moves")
     clicks = page.evaluate("window.__panokit.metrics.clicks")
     shot(page, "03-editor")
+    page.keyboard.press("r")  # superpixel borders on, for the screenshot
+    assert page.evaluate("window.__panokit.editor.showRegions")
+    shot(page, "03-editor-regions")
+    page.keyboard.press("r")
     page.keyboard.press("?")
     page.wait_for_selector("table.help")
     shot(page, "04-help")

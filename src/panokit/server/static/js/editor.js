@@ -28,6 +28,7 @@ const SHORTCUTS = [
   ["G", "snap brush to superpixels"],
   ["O", "outline mode"],
   ["I", "colour segments by instance"],
+  ["R", "show superpixel borders at the current granularity"],
   ["A  Z", "overlay opacity down / up"],
   ["Shift+F", "fill all unlabeled pixels"],
   ["Delete", "delete the segments ticked in the list"],
@@ -235,6 +236,7 @@ export class Editor {
           <label title="overlay opacity (A Z)">opacity <input type="range" min="0" max="100" value="${this.opacity * 100}" data-ref="opacity"></label>
           <label title="outline mode (O)"><input type="checkbox" data-ref="outline"> outline</label>
           <label title="colour by instance (I)"><input type="checkbox" data-ref="byInstance"> instances</label>
+          <label title="show superpixel borders at the current granularity (R)"><input type="checkbox" data-ref="regions"> regions</label>
           <span class="spacer"></span>
           <button data-act="undo" title="undo (Ctrl+Z)">↶</button>
           <button data-act="redo" title="redo (Ctrl+Shift+Z)">↷</button>
@@ -305,6 +307,7 @@ export class Editor {
     r.outline.addEventListener("change", () => { this.outline = r.outline.checked; this.recolor(null); });
     r.byInstance.addEventListener("change", () => { this.byInstance = r.byInstance.checked; this.rebuildColors(); this.recolor(null); });
     r.autosave.addEventListener("change", () => { this.autosave = r.autosave.checked; });
+    r.regions.addEventListener("change", () => this.setShowRegions(r.regions.checked));
     this.root.addEventListener("click", (e) => {
       const act = e.target.closest("[data-act]")?.dataset.act;
       if (act && this.actions[act]) this.actions[act](e);
@@ -351,6 +354,7 @@ export class Editor {
     this.updateLevelControl();
     this.hover = null;
     this.updateHover();
+    if (this.showRegions) this.drawRegions();
     this.renderNow();
     this.metrics.levelSwitch = performance.now() - t0;
   }
@@ -412,7 +416,7 @@ export class Editor {
         <input type="checkbox" data-segsel ${this.selected.has(id) ? "checked" : ""} title="select for merge/delete">
         <i style="background:rgb(${color.join(",")})"></i>
         <span class="segname" data-segpick title="click: continue painting this segment">#${id} ${esc(cat ? cat.name : "?" + s.category_id)}</span>
-        <span class="area">${this.label.area(id)} px</span>
+        <span class="area" title="pixels">${this.label.area(id)}</span>
         <select data-segcat title="change category">${options}</select>
         <button data-seghide title="hide / show">${this.hidden.has(id) ? "show" : "hide"}</button>
         <button data-segdel title="delete">✕</button></div>`;
@@ -537,6 +541,30 @@ export class Editor {
     this.requestRender();
   }
 
+  setShowRegions(on) {
+    this.showRegions = on && Boolean(this.hier);
+    this.refs.regions.checked = this.showRegions;
+    if (this.showRegions) this.drawRegions();
+    this.requestRender();
+  }
+
+  /** Borders between superpixels of the current level, on their own layer. */
+  drawRegions() {
+    const h = this.hier, w = h.width, lut = h.luts[this.level], fine = h.fine;
+    if (!this.regionCanvas) {
+      this.regionCanvas = new OffscreenCanvas(w, h.height);
+      this.regionData = new ImageData(w, h.height);
+    }
+    const out = new Uint32Array(this.regionData.data.buffer);
+    for (let y = 0, i = 0; y < h.height; y++) {
+      for (let x = 0; x < w; x++, i++) {
+        const r = lut[fine[i]];
+        out[i] = (x + 1 < w && lut[fine[i + 1]] !== r) || (y + 1 < h.height && lut[fine[i + w]] !== r) ? 0xffffffff : 0;
+      }
+    }
+    this.regionCanvas.getContext("2d").putImageData(this.regionData, 0, 0);
+  }
+
   /** Show what a patch changed: new colours for changed segments, the changed pixels. */
   repaint(patch) {
     if (patch.segments.size) {
@@ -655,6 +683,12 @@ export class Editor {
       ctx.imageSmoothingQuality = "high";
       ctx.globalAlpha = this.outline ? Math.max(this.opacity, 0.8) : this.opacity;
       ctx.drawImage(this.labelCanvas, 0, 0);
+      ctx.globalAlpha = 1;
+    }
+    if (this.showRegions && this.regionCanvas) {
+      ctx.imageSmoothingEnabled = v.scale < 1;
+      ctx.globalAlpha = 0.55;
+      ctx.drawImage(this.regionCanvas, 0, 0);
       ctx.globalAlpha = 1;
     }
     if (this.hover) {
@@ -1200,6 +1234,7 @@ export class Editor {
       case "x": case "X": this.protect = !this.protect; this.refs.protect.checked = this.protect; this.refreshPanels(); break;
       case "g": case "G": this.snap = !this.snap; this.refs.snap.checked = this.snap; break;
       case "o": case "O": this.outline = !this.outline; this.refs.outline.checked = this.outline; this.recolor(null); break;
+      case "r": case "R": this.setShowRegions(!this.showRegions); break;
       case "i": case "I": this.byInstance = !this.byInstance; this.refs.byInstance.checked = this.byInstance; this.rebuildColors(); this.recolor(null); this.refreshSegments(); break;
       case "a": this.opacity = Math.max(0, this.opacity - 0.1); this.refs.opacity.value = this.opacity * 100; this.requestRender(); break;
       case "z": this.opacity = Math.min(1, this.opacity + 0.1); this.refs.opacity.value = this.opacity * 100; this.requestRender(); break;
