@@ -977,7 +977,7 @@ export class Editor {
   async save({ auto = false } = {}) {
     if (!this.label || !this.editable) return false;
     if (this.saving) { await this.saving; if (!this.dirty) return true; }
-    if (this.conflict) { this.showConflict(); return false; }
+    if (this.conflict) { if (!auto) this.showConflict(); return false; }
     if (!this.dirty && this.revision > 0) { this.setSaveState(`nothing to save (revision ${this.revision})`); return true; }
     const version = this.version, logLength = this.log.length, base = this.revision;
     this.setSaveState("saving…");
@@ -1001,6 +1001,7 @@ export class Editor {
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) {
         this.conflict = { current: err.details.current_revision, base };
+        clearTimeout(this.autosaveTimer);
         this.setSaveState("conflict: not saved");
         this.showConflict();
       } else {
