@@ -70,6 +70,10 @@ def test_region_lookups_agree(scene_hier):
     rebuilt = np.zeros_like(mask)
     rebuilt[box] = crop
     assert rebuilt.tolist() == mask.tolist()
+    edges = hier.boundary_mask(0)
+    regions = hier.level_map(0)
+    assert edges[:, :-1][regions[:, :-1] != regions[:, 1:]].all()
+    assert not edges[-1, -1] and edges.sum() < edges.size // 4
     with pytest.raises(LabelError, match=r"pixel \(y=96, x=0\) lies outside the 96x160 image"):
         hier.region_at(0, 96, 0)
     with pytest.raises(LabelError, match="level 9 does not exist"):

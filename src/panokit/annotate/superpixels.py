@@ -46,6 +46,11 @@ class SuperpixelHierarchy(RegionHierarchy):
             raise LabelError(f"pixel (y={y}, x={x}) lies outside the {h}x{w} image")
         return int(self.lut(level)[self.fine[y, x]])
 
+    def boundary_mask(self, level: int) -> NDArray[np.bool_]:
+        """Pixels whose right or lower neighbour lies in another region at ``level`` (for
+        drawing region outlines)."""
+        return _boundaries(self.level_map(level))
+
 
 def _as_float_image(image: NDArray[Any]) -> NDArray[np.float32]:
     arr = np.asarray(image)
