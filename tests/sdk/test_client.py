@@ -142,6 +142,56 @@ def test_upload_folder_retries_transport_errors(server: Server, tmp_path: Path) 
     assert "failed after 1 attempts: connection reset" in failed.failed["new.png"]
 
 
+class LostResponseTransport(httpx.BaseTransport):
+    """Delivers the first upload to the server, then loses its response."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.lost = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "POST" and request.url.path.endswith("/samples") and not self.lost:
+            self.lost += 1
+            response.read()
+            raise httpx.ReadError("connection dropped after the request", request=request)
+        return response
+
+
+def test_upload_folder_recognises_an_upload_whose_response_was_lost(
+    server: Server, tmp_path: Path
+) -> None:
+    _folder(tmp_path / "f", 1)
+    transport = LostResponseTransport(server.http._transport)
+    client = Client(
+        "http://testserver",
+        server.tokens["manager"],
+        http=httpx.Client(transport=transport),
+        backoff=0.0,
+    )
+    report = client.upload_folder(server.dataset_id, tmp_path / "f", progress=False)
+    assert transport.lost == 1
+    assert report.uploaded == []
+    assert report.failed == {}
+    assert list(report.skipped) == ["img0.png"]
+    assert [s.name for s in client.samples(server.dataset_id)] == ["img0.png"]
+
+
+def test_upload_folder_with_workers(server: Server, tmp_path: Path) -> None:
+    _folder(tmp_path / "f", 6)
+    client = server.sdk("manager")
+    report = client.upload_folder(server.dataset_id, tmp_path / "f", progress=True, workers=3)
+    assert [s.name for s in report.uploaded] == [
+        "img0.png",
+        "img2.png",
+        "img4.png",
+        "sub/img1.png",
+        "sub/img3.png",
+        "sub/img5.png",
+    ]
+    assert (report.skipped, report.failed) == ({}, {})
+
+
 def test_create_dataset_from_panokit_dataset_with_prelabels(server: Server, tmp_path: Path) -> None:
     samples = []
     for i in range(2):

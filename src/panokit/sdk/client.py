@@ -399,20 +399,25 @@ class Client:
         progress: bool = True,
         retries: int | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        workers: int = 1,
     ) -> UploadReport:
         """Upload every image under ``folder`` in one call; resumable.
 
         Files whose content is already in the dataset (same SHA-256) are skipped, so running
         it again after an interruption uploads only what is missing.  Each file is retried
-        on transport errors; a name taken by other content is reported in ``failed``.
-        Sample names are paths relative to ``folder`` (with ``/``).
+        on transport errors; if a lost response hid a successful upload, the retry's 409
+        is recognised by the digest and counted as uploaded.  A name taken by other content
+        is reported in ``failed``.  Sample names are paths relative to ``folder`` (with
+        ``/``).  ``workers`` > 1 uploads that many files at once.
         """
+        from concurrent.futures import ThreadPoolExecutor
+
         root = Path(folder)
         pattern = "**/*" if recursive else "*"
         files = sorted(
             p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         )
-        digests = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+        digests = {p: _sha256_file(p) for p in files}
         present = self.known_hashes(dataset_id, sorted(set(digests.values())))
         report = UploadReport()
         attempts = (self.retries if retries is None else retries) + 1
@@ -423,25 +428,54 @@ class Client:
                 report.skipped[rel] = present[digests[path]]
             else:
                 todo.append((path, rel))
-        done = len(report.skipped)
-        for path, rel in _progress(todo, progress, f"uploading {root.name}"):
+
+        def one(item: tuple[Path, str]) -> tuple[str, SampleOut | int | None, str | None]:
+            path, rel = item
             for attempt in range(attempts):
                 try:
-                    report.uploaded.append(
-                        self.upload_image(dataset_id, path, name=rel, split=split, tags=tags)
-                    )
-                    break
+                    out = self.upload_image(dataset_id, path, name=rel, split=split, tags=tags)
+                    return rel, out, None
+                except ConflictError as exc:
+                    existing = exc.details.get("sample_id")
+                    if isinstance(existing, int):
+                        same = self.sample(existing).media_sha256 == digests[path]
+                        if same:  # an earlier attempt landed; its response was lost
+                            return rel, existing, None
+                    return rel, None, str(exc)
                 except (RemoteError, httpx.TransportError) as exc:
                     if attempt == attempts - 1:
-                        report.failed[rel] = str(exc)
-                    else:
-                        time.sleep(self.backoff * (2**attempt))
+                        return rel, None, str(exc)
+                    time.sleep(self.backoff * (2**attempt))
                 except ServiceError as exc:
-                    report.failed[rel] = str(exc)
-                    break
-            done += 1
-            if on_progress is not None:
-                on_progress(done, len(files))
+                    return rel, None, str(exc)
+            return rel, None, "no attempt made"  # pragma: no cover - attempts >= 1
+
+        done = len(report.skipped)
+        with _ProgressBar(progress and bool(todo), f"uploading {root.name}", len(todo)) as bar:
+            if workers > 1:
+                pool = ThreadPoolExecutor(max_workers=workers)
+                results: Iterable[tuple[str, SampleOut | int | None, str | None]] = pool.map(
+                    one, todo
+                )
+            else:
+                pool = None
+                results = map(one, todo)
+            try:
+                for rel, outcome, failure in results:
+                    if isinstance(outcome, SampleOut):
+                        report.uploaded.append(outcome)
+                    elif isinstance(outcome, int):
+                        report.skipped[rel] = outcome
+                    else:
+                        report.failed[rel] = failure or "failed"
+                    done += 1
+                    bar.advance()
+                    if on_progress is not None:
+                        on_progress(done, len(files))
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True)
+        report.uploaded.sort(key=lambda s: s.name)
         return report
 
     def samples(
@@ -735,6 +769,42 @@ def _media_bytes(sample: Any) -> tuple[bytes, str]:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue(), f"{sample.key}.png"
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr (or nothing when disabled)."""
+
+    def __init__(self, enabled: bool, label: str, total: int) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self._bar = Progress(console=Console(stderr=True), transient=True)
+            self._task = self._bar.add_task(label, total=total)
+
+    def __enter__(self) -> _ProgressBar:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def advance(self) -> None:
+        """One more item done."""
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 T = TypeVar("T")
