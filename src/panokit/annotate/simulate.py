@@ -10,10 +10,12 @@ PQ against the ground truth (:mod:`panokit.annotate.quality`) is recorded after 
 Tool sets:
 
 * ``polygon``: segments in decreasing area, back to front (later polygons overwrite); each
-  4-connected part (holes filled) traced by Douglas-Peucker on its contour.  The tolerance is
+  4-connected part (holes filled) traced by Douglas-Peucker on its contour, or, when that
+  needs fewer vertices, the part grown into the pixels of segments drawn later (and void),
+  which the later polygons overwrite anyway.  The tolerance is
   the one among :attr:`Simulator.polygon_tolerances` that reaches the target with the fewest
   actions.
-* ``brush``: the same order; each part painted with a fine edge stroke (radius ``r``) along
+* ``brush``: the same order and the same choice of outline (fewer actions); each part painted with a fine edge stroke (radius ``r``) along
   its outline, then strokes of doubling radius (up to ``R`` <= 20 px) along the outlines of
   ever deeper interiors, and row strokes of radius ``R`` over the rest.  ``r`` is chosen like the polygon tolerance.
 * ``superpixel``: the annotator plans its clicks on the hierarchy as a tree: for every region
@@ -155,8 +157,8 @@ def _empty_like(gt: PanopticImage) -> PanopticImage:
 
 def _parts(
     gt: PanopticImage, seg_id: int, fill_holes: bool
-) -> list[tuple[int, int, NDArray[np.bool_]]]:
-    """4-connected parts of a segment as (y0, x0, crop mask), largest first."""
+) -> list[tuple[int, int, NDArray[np.bool_], int]]:
+    """4-connected parts of a segment as (y0, x0, crop mask, pixels), largest first."""
     from scipy import ndimage
 
     x, y, bw, bh = gt.bbox(seg_id)
@@ -164,7 +166,7 @@ def _parts(
     comps, n = ndimage.label(crop)
     found = ndimage.find_objects(comps)
     sizes = np.bincount(comps.ravel(), minlength=n + 1)[1:]
-    out: list[tuple[int, int, NDArray[np.bool_]]] = []
+    out: list[tuple[int, int, NDArray[np.bool_], int]] = []
     for i in np.argsort(-sizes, kind="stable"):
         sl = found[i]
         if sl is None:
@@ -172,7 +174,7 @@ def _parts(
         part = comps[sl] == i + 1
         if fill_holes:
             part = ndimage.binary_fill_holes(part)
-        out.append((y + sl[0].start, x + sl[1].start, part))
+        out.append((y + sl[0].start, x + sl[1].start, part, int(sizes[i])))
     return out
 
 
@@ -277,30 +279,68 @@ class Simulator:
     def polygon(self) -> SimulationResult:
         from skimage import measure
 
-        parts = {s: _parts(self.gt, s, fill_holes=True) for s in self.order}
+        own = {s: _parts(self.gt, s, fill_holes=True) for s in self.order}
+        layered = self._layered_parts()
+        outlines: dict[int, list[list[tuple[int, int, NDArray[np.float64]]]]] = {}
+        for seg_id in self.order:
+            options = []
+            for parts in (own[seg_id], layered[seg_id]):
+                found = []
+                for i, (y0, x0, part, weight) in enumerate(parts):
+                    if i and weight < self.min_part_area:
+                        continue
+                    contours = _contours(part)
+                    if contours:
+                        found.append((y0, x0, max(contours, key=len)))
+                options.append(found)
+            outlines[seg_id] = options
         best: SimulationResult | None = None
         for tol in self.polygon_tolerances:
             plan: list[tuple[int, list[tuple[tuple[float, float], ...]]]] = []
             for seg_id in self.order:
-                polys = []
-                for i, (y0, x0, part) in enumerate(parts[seg_id]):
-                    if i and part.sum() < self.min_part_area:
-                        continue
-                    contours = _contours(part)
-                    if not contours:
-                        continue
-                    outline = max(contours, key=len)
-                    simple = measure.approximate_polygon(outline, tolerance=tol)  # type: ignore[no-untyped-call]
-                    simple = simple[:-1]
-                    if len(simple) < 3:
-                        continue
-                    polys.append(tuple((float(c + x0), float(r + y0)) for r, c in simple))
-                plan.append((seg_id, polys))
+                choices = []
+                for found in outlines[seg_id]:
+                    polys = []
+                    for y0, x0, outline in found:
+                        simple = measure.approximate_polygon(outline, tolerance=tol)  # type: ignore[no-untyped-call]
+                        if len(simple) - 1 >= 3:
+                            polys.append(
+                                tuple((float(c + x0), float(r + y0)) for r, c in simple[:-1])
+                            )
+                    choices.append(polys)
+                plan.append((seg_id, min(choices, key=lambda ps: sum(len(p) for p in ps))))
             run = replace(self._run_polygons(plan), params={"tolerance": tol})
             if best is None or _better(run, best):
                 best = run
         assert best is not None
         return best
+
+    def _layered_parts(self) -> dict[int, list[tuple[int, int, NDArray[np.bool_], int]]]:
+        """Per segment, the parts of its mask grown into everything drawn after it (and
+        void), which later polygons overwrite anyway: how a back-to-front annotator may
+        outline a segment more simply.  (y0, x0, crop, own pixels), most own pixels first."""
+        from scipy import ndimage
+
+        rank = np.full(int(self.gt.ids.max()) + 1, len(self.order), dtype=np.int64)
+        for i, seg_id in enumerate(self.order):
+            rank[seg_id] = i
+        rank_map = rank[self.gt.ids]
+        out: dict[int, list[tuple[int, int, NDArray[np.bool_], int]]] = {}
+        for i, seg_id in enumerate(self.order):
+            grown, _ = ndimage.label(rank_map >= i)
+            mine = self.gt.ids == seg_id
+            counts = np.bincount(grown[mine], minlength=int(grown.max()) + 1)
+            parts = []
+            boxes = ndimage.find_objects(grown)
+            for comp in np.flatnonzero(counts):
+                if comp == 0 or boxes[comp - 1] is None:
+                    continue
+                sl = boxes[comp - 1]
+                part = ndimage.binary_fill_holes(grown[sl] == comp)
+                parts.append((sl[0].start, sl[1].start, part, int(counts[comp])))
+            parts.sort(key=lambda p: -p[3])
+            out[seg_id] = parts
+        return out
 
     def _run_polygons(
         self, plan: list[tuple[int, list[tuple[tuple[float, float], ...]]]]
@@ -361,7 +401,8 @@ class Simulator:
         return out
 
     def brush(self) -> SimulationResult:
-        parts = {s: _parts(self.gt, s, fill_holes=True) for s in self.order}
+        own = {s: _parts(self.gt, s, fill_holes=True) for s in self.order}
+        layered = self._layered_parts()
         best: SimulationResult | None = None
         for r in self.brush_radii:
             s = _Session(_empty_like(self.gt), self.scorer, self.costs, self.target, None)
@@ -371,10 +412,20 @@ class Simulator:
                 cat = self.gt.segments[seg_id].category_id
                 s.spend("picks", self.costs.category_pick)
                 target = resolve_target(s.label, cat, None)
-                for i, (y0, x0, part) in enumerate(parts[seg_id]):
-                    if i and part.sum() < self.min_part_area:
-                        continue
-                    self._paint_part(s, y0, x0, part, r, cat, target)
+                options = []
+                for parts in (own[seg_id], layered[seg_id]):
+                    strokes = []
+                    for i, (y0, x0, part, weight) in enumerate(parts):
+                        if i and weight < self.min_part_area:
+                            continue
+                        strokes.extend(self._strokes(y0, x0, part, r))
+                    options.append(strokes)
+                chosen = min(
+                    options, key=lambda st: sum(self.costs.stroke_cost(ln) for _, _, ln in st)
+                )
+                for path, radius, length in chosen:
+                    s.spend("strokes", self.costs.stroke_cost(length))
+                    s.apply(Brush(path=path, radius=radius, category_id=cat, segment_id=target))
                 s.record()
             run = s.result("brush", {"radius": float(r)})
             if best is None or _better(run, best):
@@ -495,7 +546,7 @@ class Simulator:
                 continue
             strokes: list[tuple[tuple[tuple[float, float], ...], float, float]] = []
             holder = PanopticImage(missing.astype(np.uint8), {1: Segment(cat)})
-            for y0, x0, part in _parts(holder, 1, fill_holes=False):
+            for y0, x0, part, _ in _parts(holder, 1, fill_holes=False):
                 if part.sum() >= self.min_part_area:
                     strokes.extend(self._strokes(y0, x0, part, 1))
             if not strokes:
