@@ -655,3 +655,36 @@ def test_matches_nuscenes_devkit_small(tmp_path):
 def test_matches_nuscenes_devkit_50_scans_of_120k_points(tmp_path):
     write_nuscenes_tree(tmp_path / "data", tmp_path / "results", 50, seed=2027, n_points=120_000)
     _check_nuscenes(tmp_path, NUSC50, NUSC50_CLASSES)
+
+
+def test_protocol_of_a_user_config(tmp_path):
+    """A user yaml with its own learning map: evaluate with sk.protocol(config)."""
+    cfg_path = tmp_path / "two.yaml"
+    cfg_path.write_text(
+        "labels: {0: unlabeled, 10: car, 40: road, 48: sidewalk}\n"
+        "learning_map: {0: 0, 10: 1, 40: 2, 48: 2}\n"  # sidewalk folds into road here
+        "learning_map_inv: {0: 0, 1: 10, 2: 40}\n"
+        "learning_ignore: {0: true, 1: false, 2: false}\n"
+    )
+    root = tmp_path / "kitti"
+    labels = root / "sequences/00/labels"
+    preds = root / "sequences/00/predictions"
+    labels.mkdir(parents=True)
+    preds.mkdir(parents=True)
+    gt = SPLIT_16.encode(
+        np.array([10] * 60 + [40] * 60 + [48] * 60), np.array([1] * 60 + [0] * 120)
+    )
+    pred = SPLIT_16.encode(np.array([10] * 60 + [40] * 120), np.array([5] * 60 + [0] * 120))
+    gt.astype("<u4").tofile(labels / "000000.label")
+    pred.astype("<u4").tofile(preds / "000000.label")
+    g, p = sk.read_pair(root, root, config=cfg_path)
+    result = panokit.evaluate(g, p, protocol=sk.protocol(cfg_path), workers=1)
+    # car: one TP with IoU 1; road: GT road (60) and GT sidewalk (60) are two segments of
+    # class 2 (different raw ids), the predicted road (120) matches neither (IoU 0.5 is not
+    # > 0.5): 2 FN + 1 FP
+    assert [(r.name, r.tp, r.fp, r.fn) for r in result.per_class] == [
+        ("car", 1, 0, 0),
+        ("road", 0, 1, 2),
+    ]
+    assert result.all.pq == pytest.approx(0.5, abs=TOL)
+    assert result.extra["miou"] == pytest.approx(1.0, abs=TOL)

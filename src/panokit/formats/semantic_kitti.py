@@ -34,7 +34,7 @@ from panokit.core.sample import Sample
 from panokit.core.taxonomy import LabelMap, Taxonomy
 from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError
-from panokit.formats.data.semantic_kitti import DEFAULT_CONFIG, SemanticKittiConfig, load_config
+from panokit.formats.data.semantic_kitti import SemanticKittiConfig, load_config
 from panokit.formats.label_maps import remap_label
 from panokit.formats.lidar_raw import RAW_ATTR, RawScan, check_segments, dense_codes
 
@@ -486,23 +486,27 @@ def write(
 
 
 # --------------------------------------------------------------------------- protocol
-def _protocols() -> tuple[Any, ...]:
+def protocol(config: str | Path | SemanticKittiConfig | None = None, min_points: int = 50) -> Any:
+    """The ``semantic-kitti`` protocol for a config (default: the official tables) and
+    ``--min_inst_points`` (default 50, as ``evaluate_panoptic.py``): pass it to
+    :func:`panokit.evaluate` when your ``semantic-kitti.yaml`` has its own learning map."""
     from panokit.eval.protocols import LIDAR
 
-    return (
-        replace(
-            LIDAR,
-            name="semantic-kitti",
-            description=(
-                "semantic-kitti-api evaluate_panoptic.py: raw ids folded by learning_map, class 0 "
-                "ignored, unmatched segments under 50 points ignored (both sides, stuff too), "
-                "means over all 19 classes (absent = 0), PQ-dagger, mIoU"
-            ),
-            min_size=50,
-            label_map=DEFAULT_CONFIG.learning_label_map,
+    cfg = config if isinstance(config, SemanticKittiConfig) else load_config(config)
+    ignored = tuple(i for i, flag in cfg.learning_ignore.items() if flag and i != 0)
+    return replace(
+        LIDAR,
+        name="semantic-kitti",
+        description=(
+            "semantic-kitti-api evaluate_panoptic.py: raw ids folded by learning_map, ignored "
+            f"classes removed, unmatched segments under {min_points} points ignored (both sides, "
+            "stuff too), means over all evaluated classes (absent = 0), PQ-dagger, mIoU"
         ),
+        min_size=min_points,
+        label_map=cfg.learning_label_map,
+        ignore_ids=ignored,
     )
 
 
-PROTOCOLS = _protocols()
+PROTOCOLS = (protocol(),)
 """The ``semantic-kitti`` protocol (registered when the format is loaded)."""
