@@ -277,7 +277,10 @@ export class Editor {
     window.addEventListener("keydown", this.keyHandler);
     this.keyUpHandler = (e) => { if (e.code === "Space") this.spaceDown = false; };
     window.addEventListener("keyup", this.keyUpHandler);
-    this.beforeUnload = (e) => { if (this.dirty) { e.preventDefault(); e.returnValue = ""; } };
+    this.beforeUnload = (e) => {
+      this.backup(); // flush a pending backup
+      if (this.dirty) { e.preventDefault(); e.returnValue = ""; }
+    };
     window.addEventListener("beforeunload", this.beforeUnload);
     this.resizeObserver = new ResizeObserver(() => this.resize());
     this.resizeObserver.observe(this.refs.stage);
@@ -289,6 +292,8 @@ export class Editor {
 
   destroy() {
     this.alive = false;
+    clearTimeout(this.backupTimer);
+    if (this.ready) this.backup();
     window.removeEventListener("keydown", this.keyHandler);
     window.removeEventListener("keyup", this.keyUpHandler);
     window.removeEventListener("beforeunload", this.beforeUnload);
@@ -658,6 +663,11 @@ export class Editor {
     return [(sx - v.tx) / v.scale, (sy - v.ty) / v.scale];
   }
 
+  /** Run `fn` once the next frame has been painted. */
+  afterFrame(fn) {
+    requestAnimationFrame(() => setTimeout(fn, 0));
+  }
+
   requestRender() {
     if (this.frameRequested) return;
     this.frameRequested = true;
@@ -847,7 +857,7 @@ export class Editor {
     try {
       if (d.kind === "superpixel") {
         if (d.stroke) this.finishStroke(d);
-        else this.run({ op: "click_region", level: this.level, x: d.start.px, y: d.start.py, category_id: this.categoryId, segment_id: this.targetSegmentFor(this.categoryId), protect: this.protect }, d.t0);
+        else this.run({ op: "click_region", level: this.level, x: d.start.px, y: d.start.py, category_id: this.categoryId, segment_id: this.targetSegmentFor(this.categoryId), protect: this.protect }, e.timeStamp);
       } else if (d.kind === "stroke") this.finishStroke(d);
     } catch (err) { this.fail(err); }
   }
@@ -916,13 +926,20 @@ export class Editor {
     this.undoStack.push({ edit, patch });
     this.redoStack = [];
     this.log.push(edit);
-    this.changed();
+    this.changed(["click_region", "brush", "erase", "polygon", "fill_unlabeled"].includes(edit.op));
   }
 
-  changed() {
+  changed(canvasEdit = false) {
     this.version++;
-    this.backup();
-    this.refreshPanels();
+    if (canvasEdit) {
+      // the canvas shows the edit first; the lists and the local backup follow after the frame
+      this.afterFrame(() => this.refreshPanels());
+      clearTimeout(this.backupTimer);
+      this.backupTimer = setTimeout(() => this.backup(), 300);
+    } else {
+      this.backup();
+      this.refreshPanels();
+    }
     this.scheduleAutosave();
     this.status(`${this.log.length} edit(s) since revision ${this.logBase}${this.dirty ? " · unsaved" : ""}`);
   }
