@@ -104,15 +104,17 @@ export class Label {
       if (i > hi) hi = i;
     }
     counts[value] += n;
-    const changed = { length: n, view: () => changedAll.subarray(0, n) };
-    const old = { view: () => oldAll.subarray(0, n) };
+    // undo stacks keep these: copy when most of the buffer is unused
+    const trim = n < index.length >> 1;
+    const changed = trim ? changedAll.slice(0, n) : changedAll.subarray(0, n);
+    const old = trim ? oldAll.slice(0, n) : oldAll.subarray(0, n);
     // the dirty box: rows from the first and last index, columns from a scan of the changes
     let x0 = w, y0 = 0, x1 = -1, y1 = -1;
     if (n) {
       y0 = (lo / w) | 0; y1 = (hi / w) | 0;
       if (y0 === y1) { x0 = lo - y0 * w; x1 = hi - y0 * w; } else {
         for (let k = 0; k < n; k++) {
-          const x = changedAll[k] % w;
+          const x = changed[k] % w;
           if (x < x0) x0 = x;
           if (x > x1) x1 = x;
           if (x0 === 0 && x1 === w - 1) break;
@@ -137,7 +139,7 @@ export class Label {
         this.segments.delete(id);
       }
     }
-    return { index: changed.view(), values: old.view(), segments: undo, box: x1 < 0 ? null : [x0, y0, x1, y1] };
+    return { index: changed, values: old, segments: undo, box: x1 < 0 ? null : [x0, y0, x1, y1] };
   }
 
   /** Apply a patch (from write or applyPatch); returns the patch that redoes / undoes it. */
