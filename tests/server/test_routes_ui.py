@@ -149,3 +149,21 @@ def test_every_module_import_resolves() -> None:
                 assert found, f"{name} imports {imported} from ./{target}, which does not export it"
                 checked += 1
     assert checked >= 25
+
+
+def test_every_static_file_ships_in_the_wheel() -> None:
+    """pyproject's package-data must cover the tool, or a plain pip install serves nothing."""
+    import fnmatch
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")
+    from panokit.server.routes_ui import static_dir
+
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["panokit"]
+    package = static_dir().parent.parent
+    files = [p.relative_to(package).as_posix() for p in static_dir().rglob("*") if p.is_file()]
+    assert "server/static/index.html" in files
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+    assert missing == []
