@@ -149,6 +149,10 @@ def prepare(
                 for i in range(start, min(start + batch, list_samples))
             ]
             session.execute(insert(SampleRow), rows)
+    if db_url:
+        # a bulk insert outruns autovacuum: refresh the planner's statistics as it would
+        with ctx.db.write_engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     print(f"inserted {list_samples} samples in {time.perf_counter() - started:.1f} s")
     work = datasets.create_dataset(ctx, actor, DatasetCreate(name="labels", categories=cats))
     h, w = label_size
