@@ -257,6 +257,9 @@ def test_workflow_release_export_download(server: Server, tmp_path: Path) -> Non
     assert done.progress == 1.0
     path = server.sdk("viewer").download(job.id, tmp_path)
     assert path == tmp_path / "v1-coco-panoptic.zip"
+    made = server.sdk("viewer").download(job.id, f"{tmp_path}/new/")
+    assert made == tmp_path / "new" / "v1-coco-panoptic.zip"
+    assert made.read_bytes() == path.read_bytes()
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["v1.json", "v1/s0.png", "v1/s1.png"]
         archive.extractall(tmp_path / "x")

@@ -738,7 +738,8 @@ class Client:
             time.sleep(poll)
 
     def download(self, job_id: int, dest: str | Path) -> Path:
-        """Save a finished export's zip at ``dest`` (a file, or a folder to put it in).
+        """Save a finished export's zip at ``dest`` (a file, or a folder to put it in; a
+        path ending in ``/`` is a folder, made if missing).
 
         The file appears only when complete (written to a temporary name and renamed).
         """
@@ -746,6 +747,8 @@ class Client:
 
         response = self.request("GET", f"/jobs/{job_id}/download")
         target = Path(dest)
+        if str(dest).endswith(("/", "\\")):
+            target.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             disposition = response.headers.get("content-disposition", "")
             name = (
