@@ -25,6 +25,7 @@ import pytest
 import panokit
 from panokit.errors import EvaluationError, FormatError, MissingFileError
 from panokit.eval import evaluate
+from panokit.eval.evaluate import evaluate_coco
 from panokit.eval.sources import decode_png_rgb
 from panokit.formats import coco_panoptic
 from panokit.synthetic import synthetic_datasets, write_coco_pair
@@ -114,6 +115,35 @@ def test_equals_panopticapi_with_string_image_ids(string_ids):
     # the checked reader and the Pillow decoder give the same numbers
     checked = panokit.read(string_ids / "gt.json"), panokit.read(string_ids / "pred.json")
     assert_equal_to(evaluate(*checked), PANOPTICAPI_30_STRING_IDS)
+
+
+def test_evaluate_coco_reads_the_files_directly(string_ids):
+    result = evaluate_coco(string_ids / "gt.json", string_ids / "pred.json")
+    assert_equal_to(result, PANOPTICAPI_30_STRING_IDS)
+    moved = evaluate_coco(
+        string_ids / "gt.json", string_ids / "pred.json", pred_dir=string_ids / "pred", workers=2
+    )
+    assert_equal_to(moved, PANOPTICAPI_30_STRING_IDS)
+
+
+def test_evaluate_coco_json_problems(small):
+    edit_json(small / "pred.json", lambda d: d["annotations"].append(d["annotations"][0]))
+    with pytest.raises(FormatError, match=r"pred\.json: image 4 has two annotations"):
+        evaluate_coco(small / "gt.json", small / "pred.json")
+    edit_json(small / "gt.json", lambda d: d.pop("categories"))
+    with pytest.raises(FormatError, match=r"gt\.json: the ground truth has no 'categories'"):
+        evaluate_coco(small / "gt.json", small / "pred.json")
+
+
+def test_evaluate_coco_pairs_like_evaluate(small):
+    edit_json(small / "gt.json", lambda d: d["annotations"].pop(0))
+    result = evaluate_coco(small / "gt.json", small / "pred.json")
+    assert result.warnings == (
+        "1 predicted image(s) are not in the ground truth and were ignored: '1'",
+    )
+    edit_json(small / "pred.json", lambda d: d["annotations"].pop(0))
+    with pytest.raises(EvaluationError, match=r"no prediction \(.*pred\.json\) for 1 ground"):
+        evaluate_coco(small / "gt.json", small / "pred.json")
 
 
 def test_equals_cityscapesscripts_run_here(string_ids, capsys):

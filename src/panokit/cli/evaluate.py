@@ -77,9 +77,7 @@ def _read_datasets(args: argparse.Namespace) -> tuple[Any, Any, str]:
     if spec.name == "coco-panoptic":
         if options:
             raise FormatError("--split and --sequences do not apply to coco-panoptic")
-        gt = module.read(args.gt, png_dir=args.gt_dir, check=False)
-        pred = module.read(args.pred, png_dir=args.pred_dir, taxonomy=gt.taxonomy, check=False)
-        return gt, pred, default_protocol
+        return None, None, default_protocol  # evaluated straight from the files
     if args.gt_dir or args.pred_dir:
         raise FormatError(f"--gt-dir and --pred-dir apply to coco-panoptic, not {spec.name}")
     if hasattr(module, "read_pair"):
@@ -98,6 +96,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from panokit.eval import default_workers, evaluate
+    from panokit.eval.evaluate import evaluate_coco
 
     gt, pred, default_protocol = _read_datasets(args)
     protocol = args.protocol or default_protocol
@@ -125,9 +124,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        result = evaluate(
-            gt, pred, protocol=protocol, workers=workers, progress=progress, strict=args.strict
-        )
+        if gt is None:
+            result = evaluate_coco(
+                args.gt,
+                args.pred,
+                args.gt_dir,
+                args.pred_dir,
+                protocol=protocol,
+                workers=workers,
+                progress=progress,
+                strict=args.strict,
+            )
+        else:
+            result = evaluate(
+                gt, pred, protocol=protocol, workers=workers, progress=progress, strict=args.strict
+            )
     finally:
         if bar is not None:
             bar.stop()
@@ -135,7 +146,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         console_err().print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     print_result(result, per_class=not args.no_per_class)
-    images = int(result.extra.get("images", len(gt)))
+    images = int(result.extra.get("images", 0 if gt is None else len(gt)))
     console().print(
         f"{images} images, protocol {result.protocol}, {workers} worker(s), {seconds:.2f} s"
     )

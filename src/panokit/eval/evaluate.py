@@ -65,26 +65,33 @@ def pair_samples(
             missing.append(sample.key)
         else:
             pairs.append((i, j))
+    warnings = check_unmatched(missing, list(pred_index), str(pred.root or ""), strict)
+    return pairs, warnings
+
+
+def check_unmatched(
+    missing: list[str], extra: list[str], pred_where: str, strict: bool
+) -> list[str]:
+    """Raise for ground-truth images without prediction (and, with ``strict``, for
+    predictions of unknown images); otherwise the warnings about the latter."""
     if missing:
         shown = ", ".join(repr(k) for k in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        where = f" ({pred.root})" if pred.root else ""
+        where = f" ({pred_where})" if pred_where else ""
         raise EvaluationError(
             f"no prediction{where} for {len(missing)} ground-truth image(s): {shown}{more}"
         )
-    warnings: list[str] = []
-    if pred_index:
-        extra = list(pred_index)
-        shown = ", ".join(repr(k) for k in extra[:5])
-        more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
-        message = (
-            f"{len(extra)} predicted image(s) are not in the ground truth and were ignored: "
-            f"{shown}{more}"
-        )
-        if strict:
-            raise EvaluationError(message.replace("and were ignored", "(strict mode)"))
-        warnings.append(message)
-    return pairs, warnings
+    if not extra:
+        return []
+    shown = ", ".join(repr(k) for k in extra[:5])
+    more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+    message = (
+        f"{len(extra)} predicted image(s) are not in the ground truth and were ignored: "
+        f"{shown}{more}"
+    )
+    if strict:
+        raise EvaluationError(message.replace("and were ignored", "(strict mode)"))
+    return [message]
 
 
 # ------------------------------------------------------------------------ memory
@@ -237,10 +244,43 @@ def evaluate(
     return result
 
 
+def evaluate_coco(
+    gt_json: str | os.PathLike[str],
+    pred_json: str | os.PathLike[str],
+    gt_dir: str | os.PathLike[str] | None = None,
+    pred_dir: str | os.PathLike[str] | None = None,
+    protocol: str | Protocol = "coco",
+    workers: int = 1,
+    progress: ProgressCallback | None = None,
+    strict: bool = False,
+) -> PQResult:
+    """Evaluate two COCO panoptic JSON files as panopticapi's ``pq_compute`` does (PNG
+    folders default to the JSON paths without ``.json``), reading each JSON once and
+    leaving every per-image check to the workers.  Same rules and messages as
+    :func:`evaluate` on the two datasets."""
+    from panokit.eval.sources import coco_json_task
+
+    proto = get_protocol(protocol)
+    task, missing, extra, pred_where = coco_json_task(gt_json, pred_json, gt_dir, pred_dir)
+    warnings = check_unmatched(missing, extra, pred_where, strict)
+    accumulator = make_accumulator(task.taxonomy, proto)
+    run_task(
+        task, accumulator, workers=default_workers() if workers <= 0 else workers, progress=progress
+    )
+    result = accumulator.result()
+    if warnings:
+        from dataclasses import replace
+
+        result = replace(result, warnings=tuple(warnings))
+    return result
+
+
 __all__ = [
     "ProgressCallback",
+    "check_unmatched",
     "default_workers",
     "evaluate",
+    "evaluate_coco",
     "pair_samples",
     "reuse_freed_memory",
     "run_task",

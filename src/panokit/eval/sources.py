@@ -7,8 +7,9 @@ get the task once and are handed index ranges.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,70 @@ class CocoTask:
         )
 
 
+def coco_json_task(
+    gt_json: str | PathLike[str],
+    pred_json: str | PathLike[str],
+    gt_dir: str | PathLike[str] | None = None,
+    pred_dir: str | PathLike[str] | None = None,
+) -> tuple[CocoTask, list[str], list[str], str]:
+    """The fast task of two COCO panoptic JSON files, each parsed once: returns the task,
+    the ground-truth image ids without prediction, the predicted image ids absent from
+    the ground truth, and the prediction's path (for messages)."""
+    from panokit.formats.coco_panoptic import find_json, load_json, taxonomy_from_json
+
+    gt_path, pred_path = find_json(Path(gt_json)), find_json(Path(pred_json))
+    gt_data, pred_data = load_json(gt_path), load_json(pred_path)
+    taxonomy = taxonomy_from_json(gt_data, gt_path)
+    if taxonomy is None:
+        raise FormatError(f"{gt_path}: the ground truth has no 'categories'")
+    gt_pngs = Path(gt_dir) if gt_dir is not None else gt_path.with_suffix("")
+    pred_pngs = Path(pred_dir) if pred_dir is not None else pred_path.with_suffix("")
+    predictions: dict[str, tuple[Any, str, list[Any]]] = {}
+    for image_id, file_name, info in _annotations(pred_data, pred_path):
+        predictions[str(image_id)] = (image_id, file_name, info)
+    pairs: list[CocoPair] = []
+    missing: list[str] = []
+    for image_id, file_name, info in _annotations(gt_data, gt_path):
+        found = predictions.pop(str(image_id), None)
+        if found is None:
+            missing.append(str(image_id))
+            continue
+        _, pred_file, pred_info = found
+        pairs.append(
+            CocoPair(
+                key=str(image_id),
+                gt_png=gt_pngs / file_name,
+                gt_info=info,
+                gt_where=f"{gt_path.name}, image {image_id!r} ({gt_pngs / file_name})",
+                pred_png=pred_pngs / pred_file,
+                pred_info=pred_info,
+                pred_where=f"{pred_path.name}, image {image_id!r} ({pred_pngs / pred_file})",
+            )
+        )
+    return CocoTask(pairs, taxonomy), missing, list(predictions), str(pred_path)
+
+
+def _annotations(data: Mapping[str, Any], path: Path) -> Iterator[tuple[Any, str, list[Any]]]:
+    """(image_id, file_name, segments_info) of every annotation, checked as the reader does."""
+    seen: set[str] = set()
+    for index, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict) or "image_id" not in ann:
+            raise FormatError(f"{path}: annotations[{index}] has no 'image_id'")
+        image_id = ann["image_id"]
+        if str(image_id) in seen:
+            raise FormatError(f"{path}: image {image_id!r} has two annotations")
+        seen.add(str(image_id))
+        file_name = ann.get("file_name")
+        if not isinstance(file_name, str):
+            raise FormatError(f"{path}: annotation of image {image_id!r} has no 'file_name'")
+        info = ann.get("segments_info")
+        if not isinstance(info, list):
+            raise FormatError(
+                f"{path.name}, image {image_id!r} ({file_name}): 'segments_info' must be a list"
+            )
+        yield image_id, file_name, info
+
+
 class DatasetTask:
     """Pairs of samples of two datasets, loaded through their label loaders."""
 
@@ -249,6 +314,7 @@ __all__ = [
     "CocoPair",
     "CocoTask",
     "DatasetTask",
+    "coco_json_task",
     "coco_task",
     "decode_png_rgb",
     "table_from_info",
