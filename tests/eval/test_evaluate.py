@@ -126,6 +126,14 @@ def test_evaluate_coco_reads_the_files_directly(string_ids):
     assert_equal_to(moved, PANOPTICAPI_30_STRING_IDS)
 
 
+def test_evaluate_coco_with_other_protocols(string_ids):
+    gt, pred = read_pair(string_ids)
+    for protocol in ("coco-all-crowds", "lidar"):
+        direct = evaluate_coco(string_ids / "gt.json", string_ids / "pred.json", protocol=protocol)
+        assert direct.to_dict() == evaluate(gt, pred, protocol=protocol).to_dict()
+    assert "pq_dagger" in direct.extra
+
+
 def test_evaluate_coco_json_problems(small):
     edit_json(small / "pred.json", lambda d: d["annotations"].append(d["annotations"][0]))
     with pytest.raises(FormatError, match=r"pred\.json: image 4 has two annotations"):

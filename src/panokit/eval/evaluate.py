@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from typing import Protocol as TypingProtocol
 
@@ -244,6 +245,10 @@ def evaluate(
     return result
 
 
+def _path(value: str | os.PathLike[str] | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
 def evaluate_coco(
     gt_json: str | os.PathLike[str],
     pred_json: str | os.PathLike[str],
@@ -261,6 +266,12 @@ def evaluate_coco(
     from panokit.eval.sources import coco_json_task
 
     proto = get_protocol(protocol)
+    if proto.accumulator or proto.label_map is not None:  # not the pixel fast path
+        from panokit.formats import coco_panoptic
+
+        gt = coco_panoptic.read(Path(gt_json), png_dir=_path(gt_dir), check=False)
+        pred = coco_panoptic.read(Path(pred_json), png_dir=_path(pred_dir), check=False)
+        return evaluate(gt, pred, proto, workers, progress, strict)
     task, missing, extra, pred_where = coco_json_task(gt_json, pred_json, gt_dir, pred_dir)
     warnings = check_unmatched(missing, extra, pred_where, strict)
     accumulator = make_accumulator(task.taxonomy, proto)
