@@ -276,3 +276,36 @@ def test_server_admin_routes(server: Server) -> None:
         ),
     )
     assert [u["username"] for u in server.call("root", "GET", "/users").json()][-1] == "new-root"
+
+
+def test_queue_and_comment_routes(server: Server) -> None:
+    expected = {
+        None: 401,
+        "stranger": 404,
+        "outsider": 200,
+        "viewer": 403,
+        "labeler": 200,
+        "reviewer": 200,
+        "manager": 200,
+        "admin": 200,
+        "root": 200,
+    }
+    check(
+        server,
+        expected,
+        lambda u: server.call(u, "POST", f"/datasets/{server.dataset_id}/queue/next"),
+    )
+    sid = server.upload("c.png")["id"]
+    comment_expected = {k: (201 if v == 200 else v) for k, v in expected.items()}
+    comment_expected["outsider"] = 404  # not assigned to them
+    check(
+        server,
+        comment_expected,
+        lambda u: server.call(u, "POST", f"/samples/{sid}/comments", json={"text": "hi"}),
+    )
+    review_queue = {**expected, "outsider": 403, "labeler": 403}
+    check(
+        server,
+        review_queue,
+        lambda u: server.call(u, "POST", f"/datasets/{server.dataset_id}/review/next"),
+    )
