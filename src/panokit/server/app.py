@@ -192,6 +192,44 @@ def build_context(settings: Settings) -> Context:
     return ctx
 
 
+async def warm_up(app: FastAPI) -> None:
+    """Send one request through the app before serving: FastAPI prepares every route on
+    the first request it matches (about half a second), which would otherwise land on the
+    first user."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        return None
+
+    path = f"{API_PREFIX}/info"
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"warm-up")],
+        "client": ("127.0.0.1", 0),
+        "server": ("127.0.0.1", 0),
+        "app": app,
+    }
+    try:
+        await app(scope, receive, send)
+    except Exception:  # pragma: no cover - warming up is best effort
+        log.exception("warm-up request failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The labeling server as an ASGI app.
 
@@ -207,6 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.jobs.start()
+        await warm_up(app)
         try:
             yield
         finally:
