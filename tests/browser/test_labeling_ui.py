@@ -544,7 +544,12 @@ async ({ width, height, fine, merges, levels, categories, edits }) => {
 """
 
 
-def _random_edits(hier: Any, taxonomy: Any, seed: int, count: int) -> list[dict[str, Any]]:
+DEFAULT_KINDS = ("click", "brush", "erase", "polygon", "fill", "change", "merge", "delete", "split")
+
+
+def _random_edits(
+    hier: Any, taxonomy: Any, seed: int, count: int, kinds: tuple[str, ...] = DEFAULT_KINDS
+) -> list[dict[str, Any]]:
     """Valid random edits of every 2D kind, made while the engine applies them."""
     from panokit.annotate import EditContext, apply_edit, edit_from_dict
     from panokit.core import PanopticImage
@@ -569,7 +574,6 @@ def _random_edits(hier: Any, taxonomy: Any, seed: int, count: int) -> list[dict[
         mine = [k for k, s in label.segments.items() if s.category_id == cat]
         return int(rng.choice(mine)) if mine and rng.random() < 0.5 else None
 
-    kinds = ["click", "brush", "erase", "polygon", "fill", "change", "merge", "delete"]
     while len(edits) < count:
         kind = kinds[int(rng.integers(len(kinds)))] if edits else "click"
         cat = int(rng.choice(cats))
@@ -646,6 +650,12 @@ def _random_edits(hier: Any, taxonomy: Any, seed: int, count: int) -> list[dict[
                 "segment_ids": chosen,
                 "into": chosen[-1] if rng.random() < 0.5 else None,
             }
+        elif kind == "split":
+            mine = [k for k in segs if label.segments[k].category_id in things]
+            if not mine:
+                continue
+            verts = [point() for _ in range(4)] if rng.random() < 0.4 else None
+            edit = {"op": "split", "segment_id": int(rng.choice(mine)), "vertices": verts}
         else:
             edit = {"op": "delete", "segment_id": int(rng.choice(segs))}
         label, _ = apply_edit(label, edit_from_dict(edit), context)
@@ -668,7 +678,7 @@ def test_browser_edits_equal_the_engine(live: LiveServer, chromium: Any) -> None
 
     scene = street_scene(48, 64, seed=7, objects=4)
     hier = build_superpixel_hierarchy(scene.image, n_fine=300, coarsest=5, num_levels=4)
-    edits = _random_edits(hier, STREET_TAXONOMY, seed=11, count=60)
+    edits = _random_edits(hier, STREET_TAXONOMY, seed=11, count=90)
     assert {e["op"] for e in edits} == {
         "click_region",
         "brush",
@@ -678,32 +688,40 @@ def test_browser_edits_equal_the_engine(live: LiveServer, chromium: Any) -> None
         "change_category",
         "merge",
         "delete",
+        "split",
     }
+    # things broken into pieces (erase, thin strokes, merges) and split again
+    pieces = _random_edits(
+        hier,
+        STREET_TAXONOMY,
+        seed=12,
+        count=70,
+        kinds=("brush", "erase", "merge", "split", "split"),
+    )
+    assert sum(e["op"] == "split" for e in pieces) >= 10
     page = chromium.new_page()
     page.goto(live.url + "/static/app.css")
-    states = page.evaluate(
-        SEMANTICS_JS,
-        {
-            "width": 64,
-            "height": 48,
-            "fine": hier.fine.ravel().tolist(),
-            "merges": hier.merges.ravel().tolist(),
-            "levels": list(hier.levels),
-            "categories": STREET_TAXONOMY.to_list(),
-            "edits": [
-                {k: v for k, v in e.items() if k != "undo_redo"} | {"undo_redo": e["undo_redo"]}
-                for e in edits
-            ],
-        },
-    )
-    label = PanopticImage(np.zeros((48, 64), dtype=np.uint32), {}, STREET_TAXONOMY)
     context = EditContext(superpixels=hier)
-    for step, (edit, state) in enumerate(zip(edits, states, strict=True)):
-        plain = {k: v for k, v in edit.items() if k != "undo_redo"}
-        label, _ = apply_edit(label, edit_from_dict(plain), context)
-        ids = np.asarray(state["ids"], dtype=np.uint32).reshape(48, 64)
-        assert np.array_equal(ids, label.ids), f"step {step}: {plain}"
-        assert {r["id"]: r["category_id"] for r in state["segments"]} == table(label), step
+    for sequence in (edits, pieces):
+        states = page.evaluate(
+            SEMANTICS_JS,
+            {
+                "width": 64,
+                "height": 48,
+                "fine": hier.fine.ravel().tolist(),
+                "merges": hier.merges.ravel().tolist(),
+                "levels": list(hier.levels),
+                "categories": STREET_TAXONOMY.to_list(),
+                "edits": sequence,
+            },
+        )
+        label = PanopticImage(np.zeros((48, 64), dtype=np.uint32), {}, STREET_TAXONOMY)
+        for step, (edit, state) in enumerate(zip(sequence, states, strict=True)):
+            plain = {k: v for k, v in edit.items() if k != "undo_redo"}
+            label, _ = apply_edit(label, edit_from_dict(plain), context)
+            ids = np.asarray(state["ids"], dtype=np.uint32).reshape(48, 64)
+            assert np.array_equal(ids, label.ids), f"step {step}: {plain}"
+            assert {r["id"]: r["category_id"] for r in state["segments"]} == table(label), step
     assert len(label.segments) > 0
     page.close()
 

@@ -296,6 +296,54 @@ export function merge(label, edit) {
   return label.write(out.view(), into, false, new Map(others.map((s) => [s, null])));
 }
 
+/**
+ * Split a thing segment: pixels inside `vertices` become a new instance; without vertices,
+ * every 4-connected component but the largest does (larger first, ties by first pixel).
+ */
+export function split(label, edit) {
+  const id = edit.segment_id;
+  const s = label.segments.get(id);
+  if (!s) throw new LabelError(`segment ${id} does not exist`);
+  if (!label.isthing(s.category_id)) throw new LabelError(`segment ${id} is stuff (category ${s.category_id}) and cannot be split`);
+  const fresh = () => ({ category_id: s.category_id, iscrowd: s.iscrowd, attributes: {} });
+  const ids = label.ids;
+  if (edit.vertices != null) {
+    const inside = polygonPixels(label.width, label.height, edit.vertices).view().filter((i) => ids[i] === id);
+    const next = label.newId();
+    return label.write(inside, next, false, new Map([[next, fresh()]]));
+  }
+  const pixels = label.segmentPixels(id); // raster order
+  const w = label.width;
+  let x0 = w, x1 = -1;
+  for (const i of pixels) { const x = i % w; if (x < x0) x0 = x; if (x > x1) x1 = x; }
+  const y0 = (pixels[0] / w) | 0, y1 = (pixels[pixels.length - 1] / w) | 0;
+  const bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+  const comp = new Int32Array(bw * bh).fill(-1);
+  const local = (i) => (((i / w) | 0) - y0) * bw + (i % w) - x0;
+  const members = [];
+  for (const start of pixels) {
+    if (comp[local(start)] !== -1) continue;
+    const k = members.length, list = [start], stack = [start];
+    comp[local(start)] = k;
+    while (stack.length) {
+      const i = stack.pop();
+      const y = (i / w) | 0, x = i - y * w;
+      for (const j of [x > x0 ? i - 1 : -1, x < x1 ? i + 1 : -1, y > y0 ? i - w : -1, y < y1 ? i + w : -1]) {
+        if (j >= 0 && ids[j] === id && comp[local(j)] === -1) { comp[local(j)] = k; list.push(j); stack.push(j); }
+      }
+    }
+    members.push(list);
+  }
+  if (members.length <= 1) return label.write(new Uint32Array(0), id);
+  const order = members.map((list, k) => k).sort((a, b) => members[b].length - members[a].length || a - b);
+  const parts = [];
+  for (const k of order.slice(1)) {
+    const next = label.newId();
+    parts.push(label.write(Uint32Array.from(members[k]), next, false, new Map([[next, fresh()]])));
+  }
+  return mergePatches(parts);
+}
+
 export function deleteSegment(label, edit) {
   return label.write(label.segmentPixels(edit.segment_id), VOID, false, new Map([[edit.segment_id, null]]));
 }
@@ -382,6 +430,7 @@ export function applyEdit(label, hier, edit) {
     case "change_category": return changeCategory(label, edit);
     case "merge": return merge(label, edit);
     case "delete": return deleteSegment(label, edit);
+    case "split": return split(label, edit);
     case "brush":
     case "erase": {
       const stroke = new Stroke(label, hier, edit);
