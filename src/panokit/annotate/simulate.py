@@ -308,7 +308,8 @@ class Simulator:
                                 tuple((float(c + x0), float(r + y0)) for r, c in simple[:-1])
                             )
                     choices.append(polys)
-                plan.append((seg_id, min(choices, key=lambda ps: sum(len(p) for p in ps))))
+                usable = [c for c in choices if c] or choices[:1]
+                plan.append((seg_id, min(usable, key=lambda ps: sum(len(p) for p in ps))))
             run = replace(self._run_polygons(plan), params={"tolerance": tol})
             if best is None or _better(run, best):
                 best = run
@@ -332,14 +333,18 @@ class Simulator:
             counts = np.bincount(grown[mine], minlength=int(grown.max()) + 1)
             parts = []
             boxes = ndimage.find_objects(grown)
+            valid = True
             for comp in np.flatnonzero(counts):
                 if comp == 0 or boxes[comp - 1] is None:
                     continue
                 sl = boxes[comp - 1]
                 part = ndimage.binary_fill_holes(grown[sl] == comp)
+                if (rank_map[sl][part] < i).any():
+                    valid = False  # it encloses a segment drawn before: no single outline
+                    break
                 parts.append((sl[0].start, sl[1].start, part, int(counts[comp])))
             parts.sort(key=lambda p: -p[3])
-            out[seg_id] = parts
+            out[seg_id] = parts if valid else []
         return out
 
     def _run_polygons(
