@@ -27,6 +27,12 @@ def register(subparsers: Any) -> None:
     _store_options(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="s3://bucket/prefix for an S3-compatible blob store (pip install 'panokit[s3]'; "
+        "endpoint and credentials from the usual AWS_* settings); default: --data/blobs",
+    )
     p.add_argument("--demo", action="store_true", help="add a demo dataset and admin account")
     p.add_argument("--workers", type=int, default=1, help="background job threads")
     p.add_argument(
@@ -91,6 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=max(args.workers, 0),
         superpixels=not args.no_superpixels,
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
+        storage_url=args.storage,
     )
     import uvicorn
 

@@ -42,7 +42,7 @@ from panokit.server.db import Database
 from panokit.server.jobs import JobRunner
 from panokit.server.services.common import Context
 from panokit.server.settings import Settings
-from panokit.server.storage import BlobStore
+from panokit.server.storage import open_store
 
 log = logging.getLogger("panokit.server")
 
@@ -184,7 +184,7 @@ def build_context(settings: Settings) -> Context:
     db = Database(settings.db_url)
     if settings.migrate:
         db.migrate()
-    store = BlobStore(settings.blob_dir)
+    store = open_store(settings.storage_url, settings.blob_dir)
     store.sweep()
     jobs = JobRunner(settings.workers)
     ctx = Context(settings=settings, db=db, store=store, jobs=jobs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from panokit import __version__
@@ -478,7 +478,14 @@ def list_jobs(ctx: Ctx, me: Me, dataset_id: int, kind: str | None = None) -> lis
 
 
 @router.get("/jobs/{job_id}/download", tags=["releases"], response_class=FileResponse)
-def download(ctx: Ctx, me: Me, job_id: int) -> FileResponse:
+def download(ctx: Ctx, me: Me, job_id: int) -> Response:
     """The finished export as a zip (409 while it is still running)."""
     key, filename = releases_svc.download(ctx, me, job_id)
-    return FileResponse(ctx.store.path(key), media_type="application/zip", filename=filename)
+    local = ctx.store.local_path(key)
+    if local is not None:
+        return FileResponse(local, media_type="application/zip", filename=filename)
+    return StreamingResponse(
+        ctx.store.iter_bytes(key),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -16,6 +16,9 @@ class Settings:
 
     data_dir: Path = field(default_factory=lambda: Path("panokit-data"))
     database_url: str | None = None
+    storage_url: str | None = None
+    """``s3://bucket/prefix`` for an S3-compatible blob store (``panokit[s3]``); default:
+    ``data_dir/blobs``."""
     max_upload_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     superpixels: bool = True
