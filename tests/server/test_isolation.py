@@ -6,7 +6,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("fastapi", "sqlalchemy", "alembic", "httpx", "pydantic", "uvicorn", "argon2", "psycopg")
+HEAVY = (
+    "fastapi",
+    "sqlalchemy",
+    "alembic",
+    "httpx",
+    "pydantic",
+    "uvicorn",
+    "argon2",
+    "psycopg",
+    "boto3",
+)
 
 
 def _run(code: str) -> str:
