@@ -424,9 +424,11 @@ class Simulator:
                         if i and weight < self.min_part_area:
                             continue
                         strokes.extend(self._strokes(y0, x0, part, r))
-                    options.append(strokes)
+                    if strokes:
+                        options.append(strokes)
                 chosen = min(
-                    options, key=lambda st: sum(self.costs.stroke_cost(ln) for _, _, ln in st)
+                    options or [[]],
+                    key=lambda st: sum(self.costs.stroke_cost(ln) for _, _, ln in st),
                 )
                 for path, radius, length in chosen:
                     s.spend("strokes", self.costs.stroke_cost(length))
