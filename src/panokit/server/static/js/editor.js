@@ -423,7 +423,7 @@ export class Editor {
         <span class="segname" data-segpick title="click: continue painting this segment">#${id} ${esc(cat ? cat.name : "?" + s.category_id)}</span>
         <span class="area" title="pixels">${this.label.area(id)}</span>
         <select data-segcat title="change category">${options}</select>
-        ${cat?.isthing ? '<button data-segsplit title="split into its connected parts (each becomes an instance)">split</button>' : ""}
+        ${cat?.isthing ? '<button data-segsplit title="split into its connected parts (each becomes an instance)">split</button>' : "<span></span>"}
         <button data-seghide title="hide / show">${this.hidden.has(id) ? "show" : "hide"}</button>
         <button data-segdel title="delete">✕</button></div>`;
     });
