@@ -23,6 +23,7 @@ WIDTH, HEIGHT = 1632, 1224  # 2 MP
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    pytest.importorskip("uvicorn", reason="the server extra is not installed")
     from PIL import Image
 
     from panokit.annotate.synthetic import street_scene
@@ -108,7 +109,7 @@ def table(label: Any) -> dict[int, int]:
     return {int(k): int(s.category_id) for k, s in label.segments.items()}
 
 
-def test_labeling_flow(live: LiveServer, chromium: Any) -> None:
+def test_labeling_flow(chromium: Any, live: LiveServer) -> None:
     from panokit.annotate.synthetic import STREET_TAXONOMY
     from panokit.core import PanopticImage
 
@@ -468,7 +469,7 @@ async () => {
 """
 
 
-def test_large_image_pan_zoom_and_brush(live: LiveServer, chromium: Any) -> None:
+def test_large_image_pan_zoom_and_brush(chromium: Any, live: LiveServer) -> None:
     """A 4000x3000 image (no superpixels: they are not needed to pan, zoom and paint)."""
     from PIL import Image
 
@@ -664,7 +665,7 @@ def _random_edits(
     return edits
 
 
-def test_browser_edits_equal_the_engine(live: LiveServer, chromium: Any) -> None:
+def test_browser_edits_equal_the_engine(chromium: Any, live: LiveServer) -> None:
     """Every 2D edit, random parameters: the browser's label equals panokit.annotate's after
     each step (ids pixel by pixel and the segment table)."""
     from panokit.annotate import (
@@ -740,7 +741,7 @@ async ({ ids, width, height, png }) => {
 """
 
 
-def test_png_codec_is_exact_both_ways(live: LiveServer, chromium: Any) -> None:
+def test_png_codec_is_exact_both_ways(chromium: Any, live: LiveServer) -> None:
     """24-bit ids survive browser -> Pillow and Pillow -> browser (every PNG row filter)."""
     from PIL import Image
 
