@@ -102,3 +102,39 @@ def test_duplicate_dataset_and_bad_taxonomy(server: Server) -> None:
         ("toy", "viewer"),
         ("mine", "admin"),
     ]
+
+
+def test_body_limit_refuses_before_reading() -> None:
+    import asyncio
+    import json
+
+    from panokit.server.app import BodyLimit
+
+    reached: list[str] = []
+
+    async def inner(scope: dict[str, object], receive: object, send: object) -> None:
+        reached.append("app")
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:  # pragma: no cover - never read
+        raise AssertionError("the body must not be read")
+
+    limit = BodyLimit(inner, max_bytes=1000)  # type: ignore[arg-type]
+    scope = {"type": "http", "headers": [(b"content-length", b"5000")]}
+    asyncio.run(limit(scope, receive, send))  # type: ignore[arg-type]
+    assert reached == []
+    assert sent[0]["status"] == 413
+    body = json.loads(sent[1]["body"])  # type: ignore[arg-type]
+    assert body == {
+        "error": {
+            "code": "too_large",
+            "message": "request body of 5000 bytes is larger than the 1000 this server accepts",
+            "details": {"max_bytes": 1000},
+        }
+    }
+    asyncio.run(limit({"type": "http", "headers": [(b"content-length", b"10")]}, receive, send))  # type: ignore[arg-type]
+    assert reached == ["app"]
