@@ -13,12 +13,14 @@ import pytest
 import panokit
 from panokit.core.label import PanopticImage, Segment
 from panokit.core.sample import Sample
+from panokit.core.taxonomy import Taxonomy
 from panokit.dataset import PanopticDataset
 from panokit.errors import (
     AuthenticationError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
+    TaxonomyError,
     ValidationError,
 )
 from panokit.sdk import Client
@@ -213,6 +215,18 @@ def test_create_dataset_from_panokit_dataset_with_prelabels(server: Server, tmp_
     accepted = client.accept_prelabel(pre[0].id, base_revision=0)
     assert accepted.revision == 1
     assert client.get_label(remote[1].id).label.equals(toy_label(people=2))
+    # an interrupted import resumes: only the missing samples are uploaded
+    more = PanopticDataset(
+        [*samples, Sample(key="k2", media=samples[0].media, label_loader=lambda: toy_label())],
+        TAXONOMY,
+    )
+    resumed = client.create_dataset_from(more, "imported", labels_as=None, resume=True)
+    assert (resumed.id, sum(resumed.counts.values())) == (made.id, 3)
+    other = PanopticDataset(samples, Taxonomy(list(TAXONOMY)[:2], name="other"))
+    with pytest.raises(TaxonomyError, match="has another taxonomy"):
+        client.create_dataset_from(other, "imported", resume=True)
+    with pytest.raises(ConflictError, match="a dataset named 'imported' already exists"):
+        client.create_dataset_from(local, "imported")
     # predictions matched by sample name
     uploaded = client.upload_predictions(made.id, {"k0": toy_label(people=3)}, source="model-v2")
     assert uploaded["k0"].source == "model-v2"

@@ -290,16 +290,34 @@ class Client:
         labels_as: str | None = "prelabels",
         source: str = "import",
         progress: bool = False,
+        resume: bool = False,
     ) -> DatasetOut:
         """Create a dataset from a panokit dataset: its taxonomy, every sample's media, and
-        (``labels_as="prelabels"`` or ``"labels"``, or None) its labels."""
+        (``labels_as="prelabels"`` or ``"labels"``, or None) its labels.
+
+        With ``resume=True`` an existing dataset of that name (same taxonomy) is continued:
+        samples already there (by name) are skipped, so an interrupted import can be rerun.
+        """
         if labels_as not in (None, "prelabels", "labels"):
             raise ValueError(f"labels_as must be 'prelabels', 'labels' or None, got {labels_as!r}")
-        created = self.create_dataset(name, dataset.taxonomy, modality=dataset.modality)
-        for sample in _progress(list(dataset), progress, f"importing {name}"):
+        existing = [d for d in self.datasets() if d.name == name] if resume else []
+        if existing:
+            target = existing[0]
+            remote = Taxonomy.from_list(target.categories, void_id=target.void_id, name=name)
+            if remote != dataset.taxonomy:
+                raise TaxonomyError(
+                    f"dataset {name!r} on the server has another taxonomy than the one being "
+                    "imported; pick a new name"
+                )
+            done = {s.name for s in self.samples(target.id)}
+        else:
+            target = self.create_dataset(name, dataset.taxonomy, modality=dataset.modality)
+            done = set()
+        todo = [s for s in dataset if s.key not in done]
+        for sample in _progress(todo, progress, f"importing {name}"):
             data, filename = _media_bytes(sample)
             out = self.upload_image(
-                created.id,
+                target.id,
                 data,
                 name=sample.key,
                 filename=filename,
@@ -314,7 +332,7 @@ class Client:
                 self.upload_prelabel(out.id, label, source=source)
             else:
                 self.put_label(out.id, label, base_revision=0)
-        return self.dataset(created.id)
+        return self.dataset(target.id)
 
     def datasets(self, page_size: int = 100) -> list[DatasetOut]:
         """The datasets you belong to."""
