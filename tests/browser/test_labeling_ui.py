@@ -74,6 +74,25 @@ def drag_pixels(page: Any, points: list[tuple[int, int]], steps: int = 12) -> No
     page.mouse.up()
 
 
+OVERLAY_MISMATCHES_JS = """
+() => {
+  const e = window.__panokit.editor, lut = e.colorLut, ids = e.label.ids, px = e.labelPixels;
+  let bad = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const v = ids[i];
+    if (px[i] !== (v < lut.length ? lut[v] : 0)) bad++;
+  }
+  return bad;
+}
+"""
+
+
+def overlay_mismatches(page: Any) -> int:
+    """Pixels whose overlay colour is not their segment's colour (outline mode off)."""
+    assert not page.evaluate("window.__panokit.editor.outline")
+    return int(page.evaluate(OVERLAY_MISMATCHES_JS))
+
+
 def browser_label(page: Any) -> dict[str, Any]:
     """The browser's current label, decoded: ids, segment rows, revision, edit log."""
     from panokit.api.convert import decode_ids_png
@@ -200,6 +219,7 @@ def test_labeling_flow(chromium: Any, live: LiveServer) -> None:
     shot(page, "04-help")
     page.keyboard.press("Escape")
 
+    assert overlay_mismatches(page) == 0
     state = browser_label(page)
     cars = [r["id"] for r in state["segments"] if r["category_id"] == 12]
     assert len(cars) == 2, state["segments"]
@@ -313,6 +333,7 @@ def test_labeling_flow(chromium: Any, live: LiveServer) -> None:
         "window.__panokit.editor.revision === 4 && !window.__panokit.editor.dirty", timeout=15000
     )
     assert server_label(live, sample_id)[1] == 4
+    assert overlay_mismatches(page) == 0
 
     # --- the segment list: change category, merge, delete, hide, colour by instance, outline
     page.uncheck("[data-ref='autosave']")

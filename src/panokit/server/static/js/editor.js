@@ -502,8 +502,22 @@ export class Editor {
     return cat?.color || [200, 200, 200];
   }
 
+  /** A stroke that creates a segment paints with its colour from the first pixel on. */
+  prepareColor(stroke) {
+    const seg = stroke.create?.get(stroke.value);
+    if (!seg) return;
+    if (stroke.value >= this.colorLut.length) {
+      const lut = new Uint32Array(Math.max(stroke.value + 1, this.colorLut.length * 2));
+      lut.set(this.colorLut);
+      this.colorLut = lut;
+    }
+    this.hidden.delete(stroke.value);
+    this.colorLut[stroke.value] = abgr(this.segmentColor(stroke.value, seg));
+  }
+
   rebuildColors() {
     if (!this.label) return;
+    for (const id of this.hidden) if (!this.label.segments.has(id)) this.hidden.delete(id);
     let top = 1;
     for (const id of this.label.segments.keys()) if (id > top) top = id;
     const lut = new Uint32Array(top + 1);
@@ -780,6 +794,7 @@ export class Editor {
           ? { op: "brush", path: [], radius: this.radius, category_id: this.categoryId, segment_id: this.targetSegmentFor(this.categoryId), protect: this.protect, snap_level: this.snap && this.hier ? this.level : null }
           : { op: "erase", path: [], radius: this.radius, segment_id: null, snap_level: this.snap && this.hier ? this.level : null };
         const stroke = new Stroke(this.label, this.hier, edit);
+        this.prepareColor(stroke);
         this.drag = { kind: "stroke", stroke, box: null };
         this.extendStroke(p, t0);
       } else if (this.tool === "polygon") {
@@ -816,6 +831,7 @@ export class Editor {
       const moved = p.px !== d.start.px || p.py !== d.start.py;
       if (moved && !d.stroke) {
         d.stroke = new Stroke(this.label, this.hier, { op: "brush", path: [], radius: 0.5, category_id: this.categoryId, segment_id: this.targetSegmentFor(this.categoryId), protect: this.protect, snap_level: this.level });
+        this.prepareColor(d.stroke);
         d.box = d.stroke.add(d.start.px, d.start.py);
       }
       if (d.stroke) {
