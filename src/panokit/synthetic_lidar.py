@@ -246,6 +246,17 @@ def nuscenes_scan(
     return points, gt, pred
 
 
+def lidarseg_prediction(seed: int, index: int, pred: NDArray[np.uint16]) -> NDArray[np.uint8]:
+    """A nuScenes-lidarseg prediction (uint8 challenge classes 1..16) from a panoptic
+    prediction: its classes, with the points it leaves at 0 given a random class (the
+    devkit refuses 0 in predictions)."""
+    rng = np.random.default_rng([seed, index, 3])
+    classes = (pred // 1000).astype(np.uint8)
+    zero = classes == 0
+    classes[zero] = rng.integers(1, 17, size=int(zero.sum()))
+    return classes
+
+
 def write_nuscenes_tree(
     dataroot: Path,
     results: Path,
@@ -254,14 +265,26 @@ def write_nuscenes_tree(
     n_points: int = 34_000,
     version: str = "v1.0-synthetic",
     split: str = "val",
+    lidarseg: bool = False,
+    scans_per_scene: int = 3,
+    other_scans: int = 0,
 ) -> list[str]:
     """Write a Panoptic nuScenes ground truth (tables, ``panoptic/<version>/*.npz``,
     ``samples/LIDAR_TOP/*.pcd.bin``) and a results folder (``panoptic/<split>/*.npz`` +
-    ``<split>/submission.json``) of ``n_scans`` synthetic scans; returns the tokens."""
+    ``<split>/submission.json``) of ``n_scans`` synthetic scans; returns their tokens.
+
+    ``scene.json`` lists every scene of ``split`` (an official split name; otherwise scenes
+    are named ``synthetic-NNNN``), the scans filling its first scenes ``scans_per_scene`` at a
+    time (``sample.json`` chains them as the devkit walks them).  ``other_scans`` more
+    ground-truth scans (no prediction) go in one scene of another split.  With
+    ``lidarseg`` the ground truth also gets ``lidarseg.json`` + ``lidarseg/<version>/*.bin``
+    (general classes) and the results ``lidarseg/<split>/*_lidarseg.bin``
+    (:func:`lidarseg_prediction`).
+    """
     import hashlib
     import json
 
-    from panokit.formats.data.nuscenes import GENERAL_NAMES
+    from panokit.formats.data.nuscenes import GENERAL_NAMES, official_splits
 
     dataroot, results = Path(dataroot), Path(results)
     tables = dataroot / version
@@ -269,18 +292,41 @@ def write_nuscenes_tree(
         folder.mkdir(parents=True, exist_ok=True)
     (results / "panoptic" / split).mkdir(parents=True, exist_ok=True)
     (results / split).mkdir(parents=True, exist_ok=True)
-    tokens, sample_data, panoptic = [], [], []
-    for i in range(n_scans):
-        token = hashlib.md5(f"sd-{seed}-{i}".encode()).hexdigest()
-        tokens.append(token)
+    if lidarseg:
+        (dataroot / "lidarseg" / version).mkdir(parents=True, exist_ok=True)
+        (results / "lidarseg" / split).mkdir(parents=True, exist_ok=True)
+    splits = official_splits()
+    scene_names = list(splits.get(split, ()))
+    n_scenes = -(-n_scans // max(scans_per_scene, 1))
+    if len(scene_names) < n_scenes:
+        scene_names = [f"synthetic-{i:04d}" for i in range(n_scenes)]
+    other = next(n for n in splits["train"] if n not in scene_names)
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    tokens: list[str] = []
+    sample_data: list[dict[str, object]] = []
+    panoptic: list[dict[str, object]] = []
+    lidarseg_records: list[dict[str, object]] = []
+    scene_samples: dict[str, list[str]] = {name: [] for name in [*scene_names, other]}
+    lidar_of: dict[str, str] = {}
+    for i in range(n_scans + other_scans):
+        token = md5(f"sd-{seed}-{i}")
+        sample_token = md5(f"s-{seed}-{i}")
+        scene = scene_names[i // max(scans_per_scene, 1)] if i < n_scans else other
+        scene_samples[scene].append(sample_token)
+        lidar_of[sample_token] = token
         points, gt, pred = nuscenes_scan(seed, i, n_points)
         points.astype("<f4").tofile(dataroot / f"samples/LIDAR_TOP/{token}.pcd.bin")
         np.savez_compressed(dataroot / "panoptic" / version / f"{token}_panoptic.npz", data=gt)
-        np.savez_compressed(results / "panoptic" / split / f"{token}_panoptic.npz", data=pred)
+        if i < n_scans:
+            tokens.append(token)
+            np.savez_compressed(results / "panoptic" / split / f"{token}_panoptic.npz", data=pred)
         sample_data.append(
             {
                 "token": token,
-                "sample_token": hashlib.md5(f"s-{seed}-{i}".encode()).hexdigest(),
+                "sample_token": sample_token,
                 "filename": f"samples/LIDAR_TOP/{token}.pcd.bin",
                 "fileformat": "pcd",
                 "is_key_frame": True,
@@ -288,20 +334,56 @@ def write_nuscenes_tree(
         )
         panoptic.append(
             {
-                "token": hashlib.md5(f"p-{seed}-{i}".encode()).hexdigest(),
+                "token": md5(f"p-{seed}-{i}"),
                 "sample_data_token": token,
                 "filename": f"panoptic/{version}/{token}_panoptic.npz",
+            }
+        )
+        if lidarseg:
+            name = f"lidarseg/{version}/{token}_lidarseg.bin"
+            (gt // 1000).astype(np.uint8).tofile(dataroot / name)
+            lidarseg_records.append({"token": token, "sample_data_token": token, "filename": name})
+            if i < n_scans:
+                lidarseg_prediction(seed, i, pred).tofile(
+                    results / "lidarseg" / split / f"{token}_lidarseg.bin"
+                )
+    samples: list[dict[str, object]] = []
+    scenes: list[dict[str, object]] = []
+    for name, chain in scene_samples.items():
+        scene_token = md5(f"scene-{seed}-{name}")
+        for k, sample_token in enumerate(chain):
+            samples.append(
+                {
+                    "token": sample_token,
+                    "scene_token": scene_token,
+                    "prev": chain[k - 1] if k else "",
+                    "next": chain[k + 1] if k + 1 < len(chain) else "",
+                    "data": {"LIDAR_TOP": lidar_of[sample_token]},
+                }
+            )
+        scenes.append(
+            {
+                "token": scene_token,
+                "name": name,
+                "nbr_samples": len(chain),
+                "first_sample_token": chain[0] if chain else "",
+                "last_sample_token": chain[-1] if chain else "",
             }
         )
     category = [
         {"token": f"c{i}", "name": n, "description": "", "index": i}
         for i, n in GENERAL_NAMES.items()
     ]
-    for name, table in (
+    written: list[tuple[str, list[dict[str, object]]]] = [
         ("category", category),
         ("sample_data", sample_data),
         ("panoptic", panoptic),
-    ):
+        ("sample", samples),
+        ("scene", scenes),
+    ]
+    if lidarseg:
+        written.append(("lidarseg", lidarseg_records))
+    for name, table in written:
         (tables / f"{name}.json").write_text(json.dumps(table))
     meta = {
         "task": "segmentation",
@@ -315,4 +397,10 @@ def write_nuscenes_tree(
     return tokens
 
 
-__all__ = ["kitti_scan", "nuscenes_scan", "write_kitti_tree", "write_nuscenes_tree"]
+__all__ = [
+    "kitti_scan",
+    "lidarseg_prediction",
+    "nuscenes_scan",
+    "write_kitti_tree",
+    "write_nuscenes_tree",
+]

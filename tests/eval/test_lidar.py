@@ -688,3 +688,78 @@ def test_protocol_of_a_user_config(tmp_path):
     ]
     assert result.all.pq == pytest.approx(0.5, abs=TOL)
     assert result.extra["miou"] == pytest.approx(1.0, abs=TOL)
+
+
+# nuscenes-devkit (github.com/nutonomy/nuscenes-devkit @ d9de17a) eval/lidarseg/evaluate.py
+# LidarSegEval(nusc, results, eval_set="val").evaluate(), with the devkit's own
+# utils/splits.py and get_samples_in_eval_set walking the scene/sample tables (a stand-in
+# NuScenes object serving the JSON tables), run once outside the repository on
+# write_nuscenes_tree(data, results, 8, seed=21, n_points=20_000, lidarseg=True,
+# other_scans=2): it evaluated the 8 val scans (the 2 train scans are outside the split).
+LIDARSEG_MIOU = 0.5915187821884856
+LIDARSEG_FWIOU = 0.7223525655332925
+LIDARSEG_IOU = {
+    "barrier": 0.8118299793116419,
+    "bicycle": 0.9586363207101709,
+    "bus": 0.5857135370263613,
+    "car": 0.7458804844153266,
+    "construction_vehicle": 0.9625237621073595,
+    "motorcycle": 0.6280830809173518,
+    "pedestrian": 0.8274515693047004,
+    "traffic_cone": 0.3270558223289316,
+    "trailer": 0.826906779661017,
+    "truck": 0.4364348087925324,
+    "driveable_surface": 0.07289674952198853,
+    "other_flat": 0.5766666666666667,
+    "sidewalk": 0.09899569583931134,
+    "terrain": 0.7008583690987125,
+    "manmade": 0.5376661742983752,
+    "vegetation": 0.36670071501532175,
+}
+
+
+def test_nuscenes_lidarseg_matches_the_devkit(tmp_path):
+    data, results = tmp_path / "data", tmp_path / "results"
+    write_nuscenes_tree(data, results, 8, seed=21, n_points=20_000, lidarseg=True, other_scans=2)
+    gt, pred = nu.read_pair(data, results, split="val", task="lidarseg")
+    assert len(gt) == 8 and gt.meta["protocol"] == "nuscenes-lidarseg"
+    for workers in (1, 2):
+        result = panokit.evaluate(gt, pred, protocol="nuscenes-lidarseg", workers=workers)
+        assert result.extra["miou"] == pytest.approx(LIDARSEG_MIOU, abs=TOL)
+        assert result.extra["fw_iou"] == pytest.approx(LIDARSEG_FWIOU, abs=TOL)
+        assert result.extra["images"] == 8 and result.all.n == 0 and result.per_class == []
+        for name, value in LIDARSEG_IOU.items():
+            assert result.extra[f"iou/{name}"] == pytest.approx(value, abs=TOL), name
+
+
+def test_lidarseg_absent_classes_float32_unions_and_class_0():
+    from panokit.errors import FormatError
+    from panokit.eval.lidar import LidarSegAccumulator
+
+    acc = LidarSegAccumulator(CHALLENGE_TAXONOMY, get_protocol("nuscenes-lidarseg"))
+    # gt: 4 barrier, 2 ignore, 4 car; pred: 3 barrier + 1 car, ignore points predicted bus
+    gt = np.array([1, 1, 1, 1, 0, 0, 4, 4, 4, 4])
+    pred = np.array([1, 1, 1, 4, 3, 3, 4, 4, 4, 4])
+    acc.update_arrays(gt, pred)
+    result = acc.result()
+    # barrier 3 / 4; car 4 / 5; bus: the ignore points do not count, union empty -> absent
+    assert result.extra["iou/barrier"] == 0.75 and result.extra["iou/car"] == 0.8
+    assert "iou/bus" not in result.extra
+    assert result.extra["miou"] == pytest.approx((0.75 + 0.8) / 2, abs=TOL)
+    assert result.extra["fw_iou"] == pytest.approx((4 * 0.75 + 4 * 0.8) / 8, abs=TOL)
+    with pytest.raises(FormatError, match=r"scan 7: 1 points are predicted as class 0"):
+        acc.update_arrays(gt, np.array([0] + [1] * 9), "scan 7")
+    # the devkit divides by the union cast to float32: 2**24 + 1 points round to 2**24
+    big = LidarSegAccumulator(CHALLENGE_TAXONOMY, get_protocol("nuscenes-lidarseg"))
+    big.confusion[4, 4] = 2**24 + 1
+    assert big.class_iou()[4] == (2**24 + 1) / 2**24
+    # labels of general classes must be mapped first (the protocol's label map says how)
+    from panokit.core.label import PanopticPointCloud
+    from panokit.errors import TaxonomyError
+    from panokit.formats.data.nuscenes import GENERAL_TAXONOMY
+
+    general = PanopticPointCloud.from_semantic_instance(
+        np.array([17, 24]), np.array([1, 0]), GENERAL_TAXONOMY
+    )
+    with pytest.raises(TaxonomyError, match="general classes must be mapped first"):
+        acc.update(general, general)

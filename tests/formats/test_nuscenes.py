@@ -158,3 +158,149 @@ def test_convert_kitti_to_nuscenes_needs_a_label_map(tmp_path):
     expected = np.array([rules.get(int(c), 0) for c in source.semantic()])
     assert np.array_equal(label.semantic(), expected)
     assert label.points.shape == (1500, 5)
+
+
+def test_official_split_lists():
+    from panokit.formats.data.nuscenes import official_splits
+
+    splits = official_splits()
+    sizes = {name: len(scenes) for name, scenes in splits.items()}
+    assert sizes == {
+        "train": 700,
+        "val": 150,
+        "test": 150,
+        "mini_train": 8,
+        "mini_val": 2,
+        "train_detect": 350,
+        "train_track": 350,
+    }
+    assert len(set(splits["train"] + splits["val"] + splits["test"])) == 1000
+    assert splits["val"][:3] == ("scene-0003", "scene-0012", "scene-0013")
+    assert splits["mini_val"] == ("scene-0103", "scene-0916")
+    assert set(splits["train"]) == set(splits["train_detect"] + splits["train_track"])
+
+
+def test_split_selects_the_records_of_its_scenes(tmp_path):
+    data, results = tmp_path / "data", tmp_path / "results"
+    tokens = write_nuscenes_tree(data, results, 4, seed=4, n_points=500, other_scans=2)
+    everything = panokit.read(data, format="nuscenes")
+    assert len(everything) == 6
+    val = panokit.read(data, format="nuscenes", split="val")
+    assert val.keys() == tokens
+    assert [s.meta["scene"] for s in val] == ["scene-0003"] * 3 + ["scene-0012"]
+    scenes = panokit.read(data, format="nuscenes", scenes=["scene-0012"])
+    assert scenes.keys() == tokens[3:]
+    # the two extra scans (a train scene) have no prediction: only --split val evaluates
+    with pytest.raises(MissingFileError, match=r"prediction missing for sample_data [0-9a-f]{32}"):
+        nu.read_pair(data, results)
+    gt, pred = nu.read_pair(data, results, split="val")
+    assert gt.keys() == pred.keys() == tokens
+    with pytest.raises(
+        FormatError,
+        match=r"split 'train' has 700 scenes and 699 of them are not in these tables "
+        r"\(e\.g\. \['scene-0002', 'scene-0004', 'scene-0005'\]\); the tables hold the whole "
+        r"of: val, mini_val",
+    ):
+        panokit.read(data, format="nuscenes", split="train")
+    with pytest.raises(FormatError, match=r"unknown nuScenes split 'vall'; did you mean 'val'\?"):
+        panokit.read(data, format="nuscenes", split="vall")
+
+
+def test_split_needs_consistent_scene_tables(tmp_path):
+    data, _, tokens = _tree(tmp_path, n=2, points=300)
+    sample_table = data / VERSION / "sample.json"
+    samples = json.loads(sample_table.read_text())
+    samples[0]["scene_token"] = "f" * 32
+    sample_table.write_text(json.dumps(samples))
+    with pytest.raises(
+        FormatError,
+        match=rf"sample.json: record 0 \({samples[0]['token']}\) refers to scene token "
+        rf"'{'f' * 32}', which is not in .*scene.json",
+    ):
+        panokit.read(data, format="nuscenes", split="val")
+    sample_table.write_text(json.dumps(samples[1:]))
+    with pytest.raises(
+        FormatError,
+        match=rf"sample_data.json: sample_data {tokens[0]} refers to sample token "
+        rf"'{samples[0]['token']}', which is not in .*sample.json",
+    ):
+        panokit.read(data, format="nuscenes", split="val")
+    sample_table.unlink()
+    with pytest.raises(
+        MissingFileError,
+        match=r"nuScenes table not found: .*sample.json \(needed to select split 'val'\)",
+    ):
+        panokit.read(data, format="nuscenes", split="val")
+
+
+def test_lidarseg_results_and_their_length(tmp_path):
+    data, results = tmp_path / "data", tmp_path / "results"
+    tokens = write_nuscenes_tree(data, results, 2, seed=4, n_points=700, lidarseg=True)
+    assert detect_format(results).name == "nuscenes"
+    preds = panokit.read(results, format="nuscenes", task="lidarseg")
+    assert preds.keys() == sorted(tokens) and preds.meta["task"] == "lidarseg"
+    gt, pred = nu.read_pair(data, results, split="val", task="lidarseg")
+    assert gt.meta["protocol"] == "nuscenes-lidarseg" and gt.taxonomy is CHALLENGE_TAXONOMY
+    path = results / "lidarseg/val" / f"{tokens[1]}_lidarseg.bin"
+    path.write_bytes(path.read_bytes()[:-1])
+    gt, pred = nu.read_pair(data, results, split="val", task="lidarseg")
+    with pytest.raises(
+        FormatError,
+        match=rf"{tokens[1]}_lidarseg.bin: 699 labels but .*{tokens[1]}_lidarseg.bin has 700",
+    ):
+        panokit.evaluate(gt, pred, protocol="nuscenes-lidarseg", workers=1)
+    path.unlink()
+    with pytest.raises(
+        MissingFileError,
+        match=rf"prediction missing for sample_data {tokens[1]}: expected "
+        rf".*lidarseg/val/{tokens[1]}_lidarseg.bin",
+    ):
+        nu.read_pair(data, results, split="val", task="lidarseg")
+    # a results folder with only lidarseg/ is read as lidarseg
+    import shutil
+
+    shutil.rmtree(results / "panoptic")
+    only = panokit.read(results, format="nuscenes")
+    assert only.meta["task"] == "lidarseg" and only.keys() == [tokens[0]]
+
+
+def test_cli_eval_split_lidarseg_and_min_points(tmp_path, capsys):
+    from panokit.cli.main import main
+
+    data, results = tmp_path / "data", tmp_path / "results"
+    write_nuscenes_tree(data, results, 3, seed=8, n_points=3000, lidarseg=True, other_scans=1)
+    report = tmp_path / "r.json"
+    base = ["eval", str(data), str(results), "--format", "nuscenes", "--workers", "1"]
+    assert main([*base, "--split", "val", "--json", str(report)]) == 0
+    gt, pred = nu.read_pair(data, results, split="val")
+    expected = panokit.evaluate(gt, pred, protocol="nuscenes", workers=1)
+    assert json.loads(report.read_text())["All"]["pq"] == expected.all.pq
+    assert main([*base, "--split", "val", "--min-points", "1", "--json", str(report)]) == 0
+    one = panokit.evaluate(gt, pred, protocol=nu.protocol(min_points=1), workers=1)
+    got = json.loads(report.read_text())
+    assert (got["All"]["fp"], got["All"]["fn"]) == (one.all.fp, one.all.fn)
+    assert (one.all.fp, one.all.fn) != (expected.all.fp, expected.all.fn)
+    # --protocol nuscenes-lidarseg reads the lidarseg files of GT and results
+    args = [*base, "--split", "val", "--protocol", "nuscenes-lidarseg", "--json", str(report)]
+    assert main(args) == 0
+    lidarseg = json.loads(report.read_text())
+    gt, pred = nu.read_pair(data, results, split="val", task="lidarseg")
+    assert lidarseg["extra"] == panokit.evaluate(gt, pred, "nuscenes-lidarseg").extra
+    capsys.readouterr()
+    import shutil
+
+    shutil.rmtree(results / "panoptic")  # lidarseg results only: nuscenes-lidarseg by default
+    assert main([*base, "--split", "val", "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "semantic IoU (nuscenes-lidarseg" in out and "fwIoU" in out
+    assert json.loads(report.read_text()) == lidarseg
+    assert main([*base, "--split", "val", "--min-points", "3"]) == 1
+    assert "--min-points does not apply to protocol 'nuscenes-lidarseg'" in _err(capsys)
+    assert main([*base, "--config", str(report)]) == 1
+    assert "(--config, a SemanticKITTI YAML) does not apply to nuscenes" in _err(capsys)
+    assert main([*base]) == 1  # the train scan has no prediction
+    assert "prediction missing for sample_data" in _err(capsys)
+
+
+def _err(capsys) -> str:
+    return " ".join(capsys.readouterr().err.split())

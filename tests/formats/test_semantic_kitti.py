@@ -289,3 +289,63 @@ def test_numbered_stuff_round_trips(tmp_path):
     assert (
         np.fromfile(out / "sequences/08/predictions/000000.label", "<u4").tolist() == raw.tolist()
     )
+
+
+def test_cli_eval_config_and_min_points(tmp_path, capsys):
+    import json
+
+    from panokit.cli.main import main
+
+    cfg_path = tmp_path / "two.yaml"
+    cfg_path.write_text(
+        "labels: {0: unlabeled, 10: car, 40: road, 48: sidewalk}\n"
+        "learning_map: {0: 0, 10: 1, 40: 2, 48: 2}\n"  # sidewalk folds into road here
+        "learning_map_inv: {0: 0, 1: 10, 2: 40}\n"
+        "learning_ignore: {0: true, 1: false, 2: false}\n"
+        "split: {train: [0], valid: [0], test: []}\n"
+    )
+    root = tmp_path / "kitti"
+    for sub in ("labels", "predictions"):
+        (root / "sequences/00" / sub).mkdir(parents=True)
+    gt = SPLIT_16.encode(
+        np.array([10] * 60 + [40] * 60 + [48] * 60), np.array([1] * 60 + [0] * 120)
+    )
+    pred = SPLIT_16.encode(np.array([10] * 60 + [40] * 120), np.array([5] * 60 + [0] * 120))
+    gt.astype("<u4").tofile(root / "sequences/00/labels/000000.label")
+    pred.astype("<u4").tofile(root / "sequences/00/predictions/000000.label")
+    report = tmp_path / "r.json"
+    base = ["eval", str(root), str(root), "--format", "semantic-kitti", "--json", str(report)]
+
+    def rows() -> list[tuple[str, int, int, int]]:
+        result = json.loads(report.read_text())
+        return [(r["name"], r["tp"], r["fp"], r["fn"]) for r in result["per_class"]]
+
+    # the user's learning map: 2 classes; GT road and sidewalk are two segments of class 2
+    assert main([*base, "--config", str(cfg_path), "--split", "valid"]) == 0
+    assert rows() == [("car", 1, 0, 0), ("road", 0, 1, 2)]
+    assert json.loads(report.read_text())["All"]["pq"] == 0.5
+    # unmatched segments under 61 points are not FN (GT 60 + 60), the 120-point one is FP
+    assert main([*base, "--config", str(cfg_path), "--min-points", "61"]) == 0
+    assert rows() == [("car", 1, 0, 0), ("road", 0, 1, 0)]
+    assert main([*base, "--config", str(cfg_path), "--min-points", "121"]) == 0
+    assert rows() == [("car", 1, 0, 0), ("road", 0, 0, 0)]
+    # the official yaml: 19 classes, sidewalk its own class; min points 50 by default
+    assert main(base) == 0
+    official = {r[0]: r[1:] for r in rows()}
+    assert len(official) == 19
+    assert official["road"] == (0, 1, 1) and official["sidewalk"] == (0, 0, 1)
+    assert main([*base, "--min-points", "100"]) == 0
+    assert {r[0]: r[1:] for r in rows()}["road"] == (0, 1, 0)
+    capsys.readouterr()
+    assert main([*base, "--min-points", "-1"]) == 1
+    assert "--min-points must be 0 or more, got -1" in " ".join(capsys.readouterr().err.split())
+    missing = tmp_path / "nope.yaml"
+    assert main([*base, "--config", str(missing)]) == 1
+    assert "nope.yaml" in capsys.readouterr().err
+    # coco-panoptic has neither option
+    coco = tmp_path / "gt.json"
+    coco.write_text("{}")
+    argv = ["eval", str(coco), str(coco), "--format", "coco-panoptic", "--min-points", "3"]
+    assert main(argv) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--config and --min-points apply to the LiDAR formats" in err and "coco-panoptic" in err

@@ -54,22 +54,43 @@ def register(subparsers: Any) -> None:
     p.add_argument("--split", help="split to evaluate, for formats that have splits")
     p.add_argument("--sequences", nargs="+", help="sequences to evaluate (e.g. SemanticKITTI 08)")
     p.add_argument(
+        "--config",
+        type=Path,
+        help="semantic-kitti: a dataset YAML (labels, learning_map, learning_ignore, split) "
+        "instead of the official semantic-kitti.yaml",
+    )
+    p.add_argument(
+        "--min-points",
+        type=int,
+        help="LiDAR protocols: unmatched segments with fewer points are neither FN nor FP "
+        "(default 50 for semantic-kitti, 15 for nuscenes)",
+    )
+    p.add_argument(
         "--strict", action="store_true", help="predicted images not in the ground truth are errors"
     )
     p.add_argument("--no-per-class", action="store_true", help="print only All / Things / Stuff")
     p.set_defaults(handler=cmd_eval)
 
 
-def _read_datasets(args: argparse.Namespace) -> tuple[Any, Any, str]:
-    """Open GT and PRED with the format's ``read_pair`` hook when it has one."""
+def _read_datasets(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """Open GT and PRED with the format's ``read_pair`` hook when it has one; return them
+    with the protocol (a name, or the format's ``eval_protocol`` for --config/--min-points)."""
     import panokit
     from panokit.errors import FormatError
     from panokit.formats.registry import detect_format, get_format
 
     spec = get_format(args.format_name) if args.format_name else detect_format(args.gt)
     module = spec.load()
-    default_protocol = str(getattr(module, "DEFAULT_PROTOCOL", "coco"))
+    default_protocol: Any = args.protocol or str(getattr(module, "DEFAULT_PROTOCOL", "coco"))
     options: dict[str, Any] = {}
+    tune = getattr(module, "eval_protocol", None)
+    if (args.config is not None or args.min_points is not None) and tune is None:
+        raise FormatError(
+            f"--config and --min-points apply to the LiDAR formats (semantic-kitti, nuscenes), "
+            f"not {spec.name}"
+        )
+    if args.config is not None:
+        options["config"] = args.config
     if args.split:
         options["split"] = args.split
     if args.sequences:
@@ -81,7 +102,15 @@ def _read_datasets(args: argparse.Namespace) -> tuple[Any, Any, str]:
     if args.gt_dir or args.pred_dir:
         raise FormatError(f"--gt-dir and --pred-dir apply to coco-panoptic, not {spec.name}")
     if hasattr(module, "read_pair"):
+        import inspect
+
+        if args.protocol and "protocol" in inspect.signature(module.read_pair).parameters:
+            options["protocol"] = args.protocol  # e.g. nuscenes: which results files
         gt, pred = module.read_pair(args.gt, args.pred, **options)
+        if not args.protocol:  # e.g. nuscenes lidarseg results: nuscenes-lidarseg
+            default_protocol = str(gt.meta.get("protocol", default_protocol))
+        if tune is not None and (args.config is not None or args.min_points is not None):
+            default_protocol = tune(default_protocol, args.config, args.min_points)
         return gt, pred, default_protocol
     if options:
         raise FormatError(f"format {spec.name!r} takes no --split or --sequences")
@@ -98,8 +127,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from panokit.eval import default_workers, evaluate
     from panokit.eval.evaluate import evaluate_coco
 
-    gt, pred, default_protocol = _read_datasets(args)
-    protocol = args.protocol or default_protocol
+    gt, pred, protocol = _read_datasets(args)
     workers = args.workers if args.workers > 0 else default_workers()
     bar: Progress | None = None
     task_id: Any = None
@@ -163,6 +191,9 @@ def print_result(result: Any, per_class: bool = True) -> None:
     from rich.table import Table
 
     out = console()
+    if "fw_iou" in result.extra and not result.per_class:  # a semantic protocol: no PQ
+        _print_semantic(result)
+        return
     if per_class and result.per_class:
         table = Table(title=f"per class ({result.protocol})")
         for column in ("id", "name", "kind"):
@@ -203,3 +234,18 @@ def print_result(result: Any, per_class: bool = True) -> None:
     shown = {k: v for k, v in result.extra.items() if k != "images"}
     if shown:
         out.print("  ".join(f"{k} {100 * v:.2f}" for k, v in sorted(shown.items())))
+
+
+def _print_semantic(result: Any) -> None:
+    """IoU per class, mIoU and frequency-weighted IoU (x100) of a semantic protocol."""
+    from rich.table import Table
+
+    table = Table(title=f"semantic IoU ({result.protocol}, x100)")
+    table.add_column("class")
+    table.add_column("IoU", justify="right")
+    for key, value in result.extra.items():
+        if key.startswith("iou/"):
+            table.add_row(key[4:], f"{100 * value:.2f}")
+    table.add_row("mIoU", f"{100 * result.extra.get('miou', 0.0):.2f}", style="bold")
+    table.add_row("fwIoU", f"{100 * result.extra['fw_iou']:.2f}")
+    console().print(table)

@@ -18,10 +18,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from panokit.core.label import PanopticLabel
+from panokit.core.taxonomy import Category, Taxonomy
 from panokit.dataset import PanopticDataset
-from panokit.errors import EvaluationError
+from panokit.errors import EvaluationError, FormatError
 from panokit.eval.accumulator import PQAccumulator
 from panokit.eval.histogram import JointHistogram, SegmentTable, pair_runs
+from panokit.eval.protocols import Protocol, get_protocol
+from panokit.eval.results import PQResult, Summary
 from panokit.formats.lidar_raw import RAW_ATTR, RawScan, dense_codes
 
 
@@ -178,6 +182,161 @@ class LidarTask:
         add_pairs(acc, g_cls, p_cls, gi, pi, counts)
 
 
+class LidarSegAccumulator:
+    """nuScenes-lidarseg semantic evaluation (nuscenes-devkit ``eval/lidarseg/evaluate.py``
+    ``LidarSegEval`` with ``utils.ConfusionMatrix``), mergeable like :class:`PQAccumulator`.
+
+    A global confusion matrix over the challenge classes 0..K (rows ground truth, columns
+    prediction), with the row and column of class 0 (ignore) zeroed.  Per class IoU =
+    intersection / union where the devkit casts the union to float32 (reproduced: it
+    rounds unions above 2**24 points); mIoU is the mean over classes whose union is not
+    empty (``nanmean``: classes absent from both sides do not count); frequency-weighted
+    IoU = sum(points of class in the ground truth x IoU) / all counted points.  As the
+    devkit does, a prediction of class 0 is an error.
+
+    ``result()`` has no PQ (``n = 0`` everywhere, no per-class rows); ``extra`` holds
+    ``miou``, ``fw_iou``, ``images`` and ``iou/<class name>`` for every class with a
+    non-empty union (the devkit reports NaN for the others).
+    """
+
+    def __init__(self, taxonomy: Taxonomy, protocol: str | Protocol = "nuscenes-lidarseg") -> None:
+        self.taxonomy = taxonomy
+        self.protocol = get_protocol(protocol)
+        self.classes: tuple[Category, ...] = tuple(
+            c for c in taxonomy.evaluated if c.id != taxonomy.void_id
+        )
+        self._index = {c.id: i + 1 for i, c in enumerate(self.classes)}
+        size = len(self.classes) + 1
+        self.confusion = np.zeros((size, size), dtype=np.int64)
+        self.images = 0
+
+    # ------------------------------------------------------------------- merging
+    def _check(self, other: object) -> LidarSegAccumulator:
+        if not isinstance(other, LidarSegAccumulator):
+            raise TypeError(f"cannot add {type(other).__name__} to a LidarSegAccumulator")
+        if other.protocol != self.protocol or other.classes != self.classes:
+            raise EvaluationError("cannot merge accumulators of different protocols or taxonomies")
+        return other
+
+    def __iadd__(self, other: LidarSegAccumulator) -> LidarSegAccumulator:
+        other = self._check(other)
+        self.confusion += other.confusion
+        self.images += other.images
+        return self
+
+    def __add__(self, other: LidarSegAccumulator) -> LidarSegAccumulator:
+        out = self.copy()
+        out += other
+        return out
+
+    def __radd__(self, other: Any) -> LidarSegAccumulator:
+        if other == 0:
+            return self.copy()
+        return NotImplemented
+
+    def copy(self) -> LidarSegAccumulator:
+        """An independent copy."""
+        out = LidarSegAccumulator.__new__(LidarSegAccumulator)
+        out.__dict__.update(self.__dict__)
+        out.confusion = self.confusion.copy()
+        return out
+
+    # ------------------------------------------------------------------- updating
+    def _point_classes(self, label: PanopticLabel, where: str) -> NDArray[np.intp]:
+        """Class index (0 = ignore, 1..K) of every point of a label."""
+        label_map = self.protocol.label_map
+        seg_ids = np.array([0, *sorted(label.segments)], dtype=np.int64)
+        table = np.zeros(len(seg_ids), dtype=np.intp)
+        for i, seg_id in enumerate(seg_ids[1:].tolist(), start=1):
+            cat = label.segments[seg_id].category_id
+            target = label_map[cat] if label_map is not None else cat
+            index = self._index.get(target)
+            if index is None:
+                if target != self.taxonomy.void_id and target not in self.taxonomy:
+                    raise FormatError(
+                        f"{where}, segment {seg_id}: unknown category_id {cat}; taxonomy "
+                        f"{self.taxonomy.name or '(unnamed)'} knows {self.taxonomy.ids}"
+                    )
+                index = 0
+            table[i] = index
+        ids = np.asarray(label.ids)
+        pos = np.searchsorted(seg_ids, ids)
+        pos = np.minimum(pos, len(seg_ids) - 1)
+        unknown = seg_ids[pos] != ids
+        if unknown.any():
+            raise FormatError(
+                f"{where}: segment id {int(ids[unknown][0])} occurs in the ids but is not listed "
+                "among its segments"
+            )
+        out: NDArray[np.intp] = table[pos]
+        return out
+
+    def update(
+        self,
+        gt: PanopticLabel,
+        pred: PanopticLabel,
+        gt_where: str = "ground truth",
+        pred_where: str = "prediction",
+    ) -> None:
+        """Add one scan (labels of the same length)."""
+        if gt.ids.shape != pred.ids.shape:
+            raise EvaluationError(
+                f"{pred_where}: the prediction has {pred.ids.size} points but the ground truth "
+                f"{gt_where} has {gt.ids.size}"
+            )
+        g = self._point_classes(gt, gt_where)
+        p = self._point_classes(pred, pred_where)
+        self.update_arrays(g, p, pred_where)
+
+    def update_arrays(
+        self, gt_classes: NDArray[Any], pred_classes: NDArray[Any], pred_where: str = "prediction"
+    ) -> None:
+        """Add one scan given as class indices per point (0 = ignore, 1..K)."""
+        size = len(self.classes) + 1
+        ignored = int(np.count_nonzero(pred_classes == 0))
+        if ignored:
+            raise FormatError(
+                f"{pred_where}: {ignored} points are predicted as class 0 (ignore / void); "
+                f"nuScenes-lidarseg predictions must be 1..{size - 1} (the devkit refuses 0)"
+            )
+        key = np.asarray(gt_classes, dtype=np.intp) * size + np.asarray(pred_classes, np.intp)
+        self.confusion += np.bincount(key.ravel(), minlength=size * size).reshape(size, size)
+        self.images += 1
+
+    # -------------------------------------------------------------------- results
+    def class_iou(self) -> NDArray[np.float64]:
+        """IoU of classes 0..K as the devkit computes it (NaN where the union is empty;
+        class 0 is always NaN)."""
+        conf = self.confusion.copy()
+        conf[0, :] = 0
+        conf[:, 0] = 0
+        inter = np.diagonal(conf)
+        union = conf.sum(axis=1) + conf.sum(axis=0) - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out: NDArray[np.float64] = inter / union.astype(np.float32)
+        return out
+
+    def result(self) -> PQResult:
+        """mIoU, frequency-weighted IoU and per-class IoU in ``extra`` (no PQ)."""
+        conf = self.confusion.copy()
+        conf[0, :] = 0
+        conf[:, 0] = 0
+        iou = self.class_iou()
+        extra: dict[str, float] = {"images": float(self.images)}
+        total = int(conf.sum())
+        if np.isfinite(iou).any():
+            extra["miou"] = float(np.nanmean(iou))
+            extra["fw_iou"] = float(np.nansum(conf.sum(axis=1) * iou) / total)
+        for cat, value in zip(self.classes, iou[1:].tolist(), strict=True):
+            if np.isfinite(value):
+                extra[f"iou/{cat.name}"] = float(value)
+        empty = Summary(0.0, 0.0, 0.0, 0)
+        return PQResult(self.protocol.name, empty, empty, empty, [], extra)
+
+    def __repr__(self) -> str:
+        return f"LidarSegAccumulator({len(self.classes)} classes, {self.images} scans)"
+
+
 def _raw_scan(dataset: PanopticDataset, index: int) -> RawScan | None:
     loader = dataset[index].label_loader
     found = getattr(loader, RAW_ATTR, None)
@@ -204,6 +363,7 @@ def lidar_task(
 
 __all__ = [
     "RAW_ATTR",
+    "LidarSegAccumulator",
     "LidarTask",
     "RawScan",
     "add_pairs",

@@ -12,7 +12,14 @@ Ground-truth layout (``DATAROOT``)::
 Results layout (predictions, ``RESULTS``)::
 
     panoptic/<split>/<sd_token>_panoptic.npz     uint16 challenge * 1000 + instance
+    lidarseg/<split>/<sd_token>_lidarseg.bin     uint8 challenge class (1..16) per point
     <split>/submission.json                      {"meta": {"task", "use_camera", ...}}
+
+A ground truth can be restricted to an official split (``split="val"``: the scene names of
+nuscenes-devkit ``utils/splits.py``, held in ``data/nuscenes_splits.json``) or to named
+scenes; samples are then located sample_data -> sample -> scene through ``sample.json`` and
+``scene.json``.  Protocols: ``nuscenes`` (panoptic, PQ) and ``nuscenes-lidarseg`` (mIoU and
+frequency-weighted IoU of ``LidarSegEval``, see :class:`panokit.eval.lidar.LidarSegAccumulator`).
 
 Labels read into :class:`PanopticPointCloud` keyed by the lidar ``sample_data`` token: one
 segment per distinct value (category = the class index, ``attributes["instance"]`` the
@@ -50,6 +57,7 @@ from panokit.formats.data.nuscenes import (
     GENERAL_TAXONOMY,
     GENERAL_TO_CHALLENGE,
     IDENTITY_CHALLENGE_MAP,
+    official_splits,
 )
 from panokit.formats.label_maps import get_label_map, remap_label
 from panokit.formats.lidar_raw import RAW_ATTR, RawScan, check_segments, dense_codes
@@ -60,6 +68,8 @@ CHANNELS: tuple[str, ...] = ("x", "y", "z", "intensity", "ring")
 """The columns of a ``.pcd.bin`` sweep."""
 
 _POINT_BYTES = 20
+Task = Literal["panoptic", "lidarseg"]
+_SUFFIX: dict[str, str] = {"panoptic": "_panoptic.npz", "lidarseg": "_lidarseg.bin"}
 _CHALLENGE_LUT = np.array([GENERAL_TO_CHALLENGE[i] for i in range(32)], dtype=np.int64)
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 
@@ -184,13 +194,18 @@ def _loader(
     taxonomy: Taxonomy,
     category_lut: NDArray[np.int64] | None,
     with_points: bool,
+    length_from: tuple[Path, int] | None = None,
 ) -> Callable[[], PanopticLabel]:
+    """``length_from`` (file, bytes per point) checks the label length against a file's
+    size; by default the sweep's, when it exists (evaluation needs no sweeps)."""
+    if length_from is None and sweep is not None and sweep.is_file():
+        length_from = (sweep, _POINT_BYTES)
     raw = RawScan(
         label_path,
         kind,
         category_lut=category_lut,
-        points_from=sweep,
-        point_bytes=_POINT_BYTES,
+        points_from=length_from[0] if length_from else None,
+        point_bytes=length_from[1] if length_from else _POINT_BYTES,
         known=frozenset(
             range(32 if category_lut is not None or taxonomy is GENERAL_TAXONOMY else 17)
         ),
@@ -225,39 +240,128 @@ def _sweep_loader(path: Path) -> Callable[[], NDArray[Any]]:
 
 # ------------------------------------------------------------------------------ reading
 def _is_results(root: Path) -> bool:
-    return (root / "panoptic").is_dir() and not any(root.glob("*/category.json"))
+    return ((root / "panoptic").is_dir() or (root / "lidarseg").is_dir()) and not any(
+        root.glob("*/category.json")
+    )
 
 
 def sniff(path: Path) -> bool:
     """A dataroot with ``<version>/category.json`` + panoptic/lidarseg tables, or a results
-    folder ``panoptic/<split>/*_panoptic.npz``."""
+    folder ``panoptic/<split>/*_panoptic.npz`` / ``lidarseg/<split>/*_lidarseg.bin``."""
     root = Path(path)
     if not root.is_dir():
         return False
     if any(root.glob("*/panoptic.json")) or any(root.glob("*/lidarseg.json")):
         return any(root.glob("*/category.json"))
-    return _is_results(root) and any(root.glob("panoptic/*/*_panoptic.npz"))
+    return _is_results(root) and (
+        any(root.glob("panoptic/*/*_panoptic.npz")) or any(root.glob("lidarseg/*/*_lidarseg.bin"))
+    )
+
+
+def split_scenes(split: str) -> tuple[str, ...]:
+    """The scene names of an official nuScenes split (``train``, ``val``, ``test``,
+    ``mini_train``, ``mini_val``, ``train_detect``, ``train_track``)."""
+    splits = official_splits()
+    if split not in splits:
+        import difflib
+
+        close = difflib.get_close_matches(split, list(splits), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise FormatError(
+            f"unknown nuScenes split {split!r}{hint} (official splits: {', '.join(splits)})"
+        )
+    return splits[split]
+
+
+def _scene_of_samples(tables: Path, why: str) -> tuple[dict[str, str], set[str]]:
+    """sample token -> scene name (through ``sample.json`` and ``scene.json``), and the
+    scene names of the tables."""
+    try:
+        scene_rows = _load_table(tables / "scene.json")
+        sample_rows = _load_table(tables / "sample.json")
+    except MissingFileError as exc:
+        raise MissingFileError(f"{exc} (needed to {why})") from None
+    names = {str(r.get("token")): str(r.get("name")) for r in scene_rows}
+    scene_of: dict[str, str] = {}
+    for index, row in enumerate(sample_rows):
+        scene = names.get(str(row.get("scene_token")))
+        if scene is None:
+            raise FormatError(
+                f"{tables / 'sample.json'}: record {index} ({row.get('token')}) refers to scene "
+                f"token {row.get('scene_token')!r}, which is not in {tables / 'scene.json'}"
+            )
+        scene_of[str(row.get("token"))] = scene
+    return scene_of, set(names.values())
+
+
+def _select(
+    samples: list[Sample],
+    tables: Path,
+    sd_path: Path,
+    split: str | None,
+    scenes: Sequence[str] | None,
+) -> list[Sample]:
+    """The samples of an official split and/or of named scenes (meta gets ``scene``)."""
+    why = f"select split {split!r}" if split is not None else "select scenes"
+    scene_of, present = _scene_of_samples(tables, why)
+    wanted: set[str] | None = None
+    if split is not None:
+        listed = split_scenes(split)
+        absent = [s for s in listed if s not in present]
+        if absent:
+            holds = [n for n, names in official_splits().items() if set(names) <= present]
+            raise FormatError(
+                f"{tables / 'scene.json'}: split {split!r} has {len(listed)} scenes and "
+                f"{len(absent)} of them are not in these tables (e.g. {absent[:3]}); the tables "
+                f"hold the whole of: {', '.join(holds) or 'no official split'}"
+            )
+        wanted = set(listed)
+    if scenes:
+        unknown = sorted(set(scenes) - present)
+        if unknown:
+            raise FormatError(f"scenes {unknown} are not in {tables / 'scene.json'}")
+        wanted = set(scenes) if wanted is None else wanted & set(scenes)
+    out = []
+    for sample in samples:
+        token = str(sample.meta.get("sample_token"))
+        scene = scene_of.get(token)
+        if scene is None:
+            raise FormatError(
+                f"{sd_path}: sample_data {sample.key} refers to sample token {token!r}, which "
+                f"is not in {tables / 'sample.json'}"
+            )
+        if wanted is None or scene in wanted:
+            out.append(replace(sample, meta={**sample.meta, "scene": scene}))
+    return out
 
 
 def read(
     path: Path,
     version: str | None = None,
-    task: Literal["panoptic", "lidarseg"] = "panoptic",
+    task: Task | None = None,
     classes: Literal["general", "challenge"] = "general",
     split: str | None = None,
     points: bool = True,
+    scenes: Sequence[str] | None = None,
 ) -> PanopticDataset:
     """Open a nuScenes dataroot (ground truth) or a results folder (predictions).
 
     Ground truth: ``version`` is the tables folder (detected when there is one), ``task``
-    picks ``panoptic.json`` or ``lidarseg.json``; ``classes="challenge"`` maps the labels
-    to the 16 challenge classes on load.  Results: ``split`` is the sub-folder of
-    ``panoptic/`` (detected when there is one).  Samples are keyed by the lidar
-    ``sample_data`` token; every record must resolve through ``sample_data.json``.
+    picks ``panoptic.json`` (default) or ``lidarseg.json``; ``classes="challenge"`` maps
+    the labels to the 16 challenge classes on load; ``split`` (an official split, e.g.
+    ``"val"``) and/or ``scenes`` (scene names) keep the records of those scenes.  Results:
+    ``split`` is the sub-folder of ``panoptic/`` or ``lidarseg/`` (detected when there is
+    one).  Samples are keyed by the lidar ``sample_data`` token; every record must resolve
+    through ``sample_data.json``.
     """
     root = Path(path)
     if _is_results(root):
-        return read_results(root, split=split)
+        if scenes:
+            raise FormatError(f"{root}: a results folder cannot be selected by scenes")
+        return read_results(root, split=split, task=task)
+    task = task or "panoptic"
+    if task not in _SUFFIX:
+        raise FormatError(f"unknown nuScenes task {task!r}; use 'panoptic' or 'lidarseg'")
     tables = _version_dir(root, version)
     category_path = tables / "category.json"
     general_taxonomy(_load_table(category_path), category_path)
@@ -304,39 +408,64 @@ def read(
                 media_loader=_sweep_loader(sweep),
             )
         )
+    if split is not None or scenes:
+        samples = _select(samples, tables, sd_path, split, scenes)
+        if not samples:
+            raise FormatError(
+                f"{table_path}: no record belongs to "
+                + (f"split {split!r}" if split is not None else f"scenes {list(scenes or ())}")
+            )
+    meta: dict[str, Any] = {"version": tables.name, "task": task, "classes": classes}
+    if split is not None:
+        meta["split"] = split
+    if task == "lidarseg":
+        meta["protocol"] = "nuscenes-lidarseg"
     return PanopticDataset(
-        samples,
-        taxonomy,
-        format=NAME,
-        root=root,
-        modality="pointcloud",
-        meta={"version": tables.name, "task": task, "classes": classes},
+        samples, taxonomy, format=NAME, root=root, modality="pointcloud", meta=meta
     )
 
 
-def _results_split(root: Path, split: str | None) -> Path:
+def _results_task(root: Path, task: Task | None) -> Task:
+    if task is not None:
+        if task not in _SUFFIX:
+            raise FormatError(f"unknown nuScenes task {task!r}; use 'panoptic' or 'lidarseg'")
+        return task
+    if (root / "panoptic").is_dir() or not (root / "lidarseg").is_dir():
+        return "panoptic"
+    return "lidarseg"
+
+
+def _results_split(root: Path, split: str | None, task: Task = "panoptic") -> Path:
+    base = root / task
     if split is not None:
-        folder = root / "panoptic" / split
+        folder = base / split
         if not folder.is_dir():
             raise MissingFileError(f"no results folder {folder}")
         return folder
-    found = sorted(p for p in (root / "panoptic").iterdir() if p.is_dir())
+    if not base.is_dir():
+        raise MissingFileError(f"no results folder {base}")
+    found = sorted(p for p in base.iterdir() if p.is_dir())
     if len(found) != 1:
         raise FormatError(
-            f"{root / 'panoptic'}: expected one split folder, found {[p.name for p in found]}; "
-            "pass split="
+            f"{base}: expected one split folder, found {[p.name for p in found]}; pass split="
         )
     return found[0]
 
 
-def read_results(root: Path, split: str | None = None) -> PanopticDataset:
-    """Open ``panoptic/<split>/<token>_panoptic.npz`` predictions (challenge classes)."""
-    folder = _results_split(Path(root), split)
+def read_results(root: Path, split: str | None = None, task: Task | None = None) -> PanopticDataset:
+    """Open ``panoptic/<split>/<token>_panoptic.npz`` or ``lidarseg/<split>/<token>_lidarseg.bin``
+    predictions (challenge classes); ``task`` defaults to panoptic when both are there."""
+    task = _results_task(Path(root), task)
+    folder = _results_split(Path(root), split, task)
+    suffix = _SUFFIX[task]
+    kind: Literal["divisor1000-npz", "uint8-bin"] = (
+        "divisor1000-npz" if task == "panoptic" else "uint8-bin"
+    )
     samples = []
     for name in sorted(os.listdir(folder)):
-        if not name.endswith("_panoptic.npz"):
+        if not name.endswith(suffix):
             continue
-        token = name[: -len("_panoptic.npz")]
+        token = name[: -len(suffix)]
         path = folder / name
         samples.append(
             Sample(
@@ -344,13 +473,11 @@ def read_results(root: Path, split: str | None = None) -> PanopticDataset:
                 label_files=(path,),
                 source_id=token,
                 meta={"split": folder.name},
-                label_loader=_loader(
-                    path, None, "divisor1000-npz", CHALLENGE_TAXONOMY, None, False
-                ),
+                label_loader=_loader(path, None, kind, CHALLENGE_TAXONOMY, None, False),
             )
         )
     submission = Path(root) / folder.name / "submission.json"
-    meta: dict[str, Any] = {"split": folder.name, "results": True}
+    meta: dict[str, Any] = {"split": folder.name, "results": True, "task": task}
     if submission.is_file():
         try:
             meta["submission"] = json.loads(submission.read_text())
@@ -367,44 +494,76 @@ def read_pair(
     split: str | None = None,
     sequences: Sequence[str] | None = None,
     version: str | None = None,
+    task: Task | None = None,
+    protocol: str | None = None,
     **options: Any,
 ) -> tuple[PanopticDataset, PanopticDataset]:
     """Ground truth (dataroot, mapped to challenge classes) and results
-    (``panoptic/<split>/``), as nuscenes-devkit's panoptic evaluation reads them.
+    (``panoptic/<split>/`` or ``lidarseg/<split>/``), as nuscenes-devkit's panoptic and
+    lidarseg evaluations read them.
 
-    ``sequences`` restricts the ground truth to these scene names (needs ``scene.json`` and
-    ``sample.json``); otherwise every ground-truth record is evaluated.  Every evaluated
-    record needs a prediction file: a missing one raises :class:`MissingFileError` naming it.
+    ``split`` is the devkit's ``eval_set``: an official split whose scenes are evaluated
+    (their records located through ``sample.json`` / ``scene.json``) and the results
+    sub-folder; without it every ground-truth record is evaluated against the one results
+    folder.  ``sequences`` restricts the ground truth to these scene names.  ``task``
+    (default: ``panoptic``, or ``lidarseg`` when the results hold only ``lidarseg/``)
+    picks the tables and files (``protocol="nuscenes-lidarseg"`` means ``task="lidarseg"``,
+    other protocol names ``panoptic``); the ground truth of a lidarseg pair has
+    ``meta["protocol"] == "nuscenes-lidarseg"``.  Every evaluated record needs a
+    prediction file: a missing one raises :class:`MissingFileError` naming it.
     """
-    gt = read(Path(gt_path), version=version, classes="challenge", points=False)
-    if sequences:
-        gt = _select_scenes(gt, Path(gt_path), list(sequences))
-    pred = read_results(Path(pred_path), split=split)
-    have = {s.key for s in pred}
-    folder = _results_split(Path(pred_path), split)
+    if options.get("config") is not None:
+        raise FormatError(
+            "a dataset config (--config, a SemanticKITTI YAML) does not apply to nuscenes"
+        )
+    unknown = sorted(k for k in options if k != "config")
+    if unknown:
+        raise FormatError(f"nuscenes read_pair takes no option(s) {unknown}")
+    if task is None and protocol is not None:
+        task = "lidarseg" if protocol == "nuscenes-lidarseg" else "panoptic"
+    task = _results_task(Path(pred_path), task)
+    gt = read(
+        Path(gt_path),
+        version=version,
+        task=task,
+        classes="challenge",
+        points=False,
+        split=split,
+        scenes=list(sequences) if sequences else None,
+    )
+    pred = read_results(Path(pred_path), split=split, task=task)
+    by_key = {s.key: s for s in pred}
+    folder = _results_split(Path(pred_path), split, task)
+    selected = []
     for sample in gt:
-        if sample.key not in have:
+        found = by_key.get(sample.key)
+        if found is None:
             raise MissingFileError(
                 f"prediction missing for sample_data {sample.key}: expected "
-                f"{folder / (sample.key + '_panoptic.npz')}"
+                f"{folder / (sample.key + _SUFFIX[task])}"
             )
-    return gt, pred.select(gt.keys())
-
-
-def _select_scenes(gt: PanopticDataset, root: Path, scenes: list[str]) -> PanopticDataset:
-    tables = root / str(gt.meta["version"])
-    scene_tokens = {
-        str(r["token"]): str(r["name"]) for r in _load_table(tables / "scene.json") if "token" in r
-    }
-    unknown = sorted(set(scenes) - set(scene_tokens.values()))
-    if unknown:
-        raise FormatError(f"scenes {unknown} are not in {tables / 'scene.json'}")
-    sample_scene = {
-        str(r["token"]): scene_tokens.get(str(r.get("scene_token")), "")
-        for r in _load_table(tables / "sample.json")
-    }
-    wanted = set(scenes)
-    return gt.filter(lambda s: sample_scene.get(str(s.meta.get("sample_token")), "") in wanted)
+        if task == "lidarseg":  # one byte per point on both sides: check the length
+            found = replace(
+                found,
+                label_loader=_loader(
+                    found.label_files[0],
+                    None,
+                    "uint8-bin",
+                    CHALLENGE_TAXONOMY,
+                    None,
+                    False,
+                    length_from=(sample.label_files[0], 1),
+                ),
+            )
+        selected.append(found)
+    return gt, PanopticDataset(
+        selected,
+        pred.taxonomy,
+        format=NAME,
+        root=pred.root,
+        modality="pointcloud",
+        meta=pred.meta,
+    )
 
 
 # ------------------------------------------------------------------------------ writing
@@ -567,24 +726,69 @@ def write(
 
 
 # --------------------------------------------------------------------------- protocol
-def _protocols() -> tuple[Any, ...]:
+def protocol(min_points: int = 15) -> Any:
+    """The ``nuscenes`` panoptic protocol with ``min_inst_points`` (default 15, as
+    nuscenes-devkit ``eval/panoptic/evaluate.py``)."""
     from panokit.eval.protocols import LIDAR
 
-    return (
-        replace(
-            LIDAR,
-            name="nuscenes",
-            description=(
-                "nuscenes-devkit panoptic evaluation (a copy of semantic-kitti-api PanopticEval): "
-                "16 challenge classes, class 0 ignored, unmatched segments under 15 points "
-                "ignored (both sides, stuff too), means over all classes, PQ-dagger, mIoU; "
-                "ground truth in challenge classes (read_pair maps it)"
-            ),
-            min_size=15,
-            label_map=IDENTITY_CHALLENGE_MAP,
+    return replace(
+        LIDAR,
+        name="nuscenes",
+        description=(
+            "nuscenes-devkit panoptic evaluation (a copy of semantic-kitti-api PanopticEval): "
+            f"16 challenge classes, class 0 ignored, unmatched segments under {min_points} "
+            "points ignored (both sides, stuff too), means over all classes, PQ-dagger, mIoU; "
+            "ground truth in challenge classes (read_pair maps it)"
         ),
+        min_size=min_points,
+        label_map=IDENTITY_CHALLENGE_MAP,
     )
 
 
-PROTOCOLS = _protocols()
-"""The ``nuscenes`` protocol (registered when the format is loaded)."""
+def lidarseg_protocol() -> Any:
+    """The ``nuscenes-lidarseg`` protocol: nuscenes-devkit ``LidarSegEval`` (see
+    :class:`panokit.eval.lidar.LidarSegAccumulator`)."""
+    from panokit.eval.protocols import Protocol
+
+    return Protocol(
+        "nuscenes-lidarseg",
+        "nuscenes-devkit LidarSegEval: global confusion matrix over the 16 challenge classes, "
+        "class 0 ignored (ground truth 0 dropped, predictions must be 1..16), per-class IoU "
+        "(union as float32, as the devkit), mIoU over classes with a non-empty union, "
+        "frequency-weighted IoU; no PQ",
+        void_in_union=False,
+        crowd=False,
+        fp_ignore_fraction=None,
+        gt_area="pixels",
+        remove_gt_ignored=True,
+        average="all",
+        miou=True,
+        label_map=IDENTITY_CHALLENGE_MAP,
+        accumulator="panokit.eval.lidar:LidarSegAccumulator",
+    )
+
+
+def eval_protocol(
+    name: str | Any, config: str | Path | None = None, min_points: int | None = None
+) -> Any:
+    """The protocol ``name`` with ``panokit eval``'s ``--min-points`` applied (``--config``
+    is a SemanticKITTI option and is refused here)."""
+    from panokit.eval.protocols import get_protocol
+
+    if config is not None:
+        raise FormatError("--config (a SemanticKITTI dataset YAML) does not apply to nuscenes")
+    proto = get_protocol(name)
+    if min_points is None:
+        return proto
+    if min_points < 0:
+        raise FormatError(f"--min-points must be 0 or more, got {min_points}")
+    if proto.accumulator:
+        raise FormatError(
+            f"--min-points does not apply to protocol {proto.name!r} (no segments are matched)"
+        )
+    return replace(proto, min_size=min_points)
+
+
+PROTOCOLS = (protocol(), lidarseg_protocol())
+"""The ``nuscenes`` and ``nuscenes-lidarseg`` protocols (registered when the format is
+loaded)."""

@@ -508,5 +508,33 @@ def protocol(config: str | Path | SemanticKittiConfig | None = None, min_points:
     )
 
 
+def eval_protocol(
+    name: str | Any,
+    config: str | Path | SemanticKittiConfig | None = None,
+    min_points: int | None = None,
+) -> Any:
+    """The protocol ``name`` with ``panokit eval``'s ``--config`` (a dataset YAML: its
+    learning map and ignored classes) and ``--min-points`` applied."""
+    from panokit.eval.protocols import get_protocol
+
+    if min_points is not None and min_points < 0:
+        raise FormatError(f"--min-points must be 0 or more, got {min_points}")
+    proto = get_protocol(name)
+    if proto.name == "semantic-kitti":
+        if config is None and min_points is None:
+            return proto
+        return protocol(config, proto.min_size if min_points is None else min_points)
+    if config is not None:
+        raise FormatError(
+            f"--config (a SemanticKITTI dataset YAML) applies to protocol 'semantic-kitti', "
+            f"not {proto.name!r}"
+        )
+    if min_points is None:
+        return proto
+    if proto.accumulator:
+        raise FormatError(f"--min-points does not apply to protocol {proto.name!r}")
+    return replace(proto, min_size=min_points)
+
+
 PROTOCOLS = (protocol(),)
 """The ``semantic-kitti`` protocol (registered when the format is loaded)."""

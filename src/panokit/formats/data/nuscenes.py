@@ -130,3 +130,16 @@ IDENTITY_CHALLENGE_MAP = LabelMap(
 )
 """Challenge ids as they are (what the ``nuscenes`` protocol evaluates); any other id is an
 error that says how to map general-class ground truth."""
+
+
+def official_splits() -> dict[str, tuple[str, ...]]:
+    """The official split -> scene names (``nuscenes_splits.json``, taken from
+    nuscenes-devkit ``utils/splits.py`` ``create_splits_scenes``): ``train`` (700), ``val``
+    (150), ``test`` (150), ``mini_train`` (8), ``mini_val`` (2), ``train_detect`` and
+    ``train_track`` (the two halves of ``train``)."""
+    import json
+    from importlib import resources
+
+    text = resources.files("panokit.formats.data").joinpath("nuscenes_splits.json").read_text()
+    data = json.loads(text)
+    return {k: tuple(v) for k, v in data.items() if not k.startswith("_")}
