@@ -51,3 +51,30 @@ def test_raw_scan_checks(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(FormatError, match=r"bad\.npz: not a readable \.npz file"):
         read_panoptic_npz(tmp_path / "bad.npz")
+
+
+def test_raw_scans_refuse_truncated_files(tmp_path):
+    """np.fromfile silently drops a partial last value: the evaluation path must not."""
+    label = tmp_path / "000000.label"
+    np.arange(10, dtype="<u4").tofile(label)
+    scan = tmp_path / "000000.bin"
+    np.zeros((10, 4), dtype="<f4").tofile(scan)
+    raw = RawScan(label, "split16", points_from=scan)
+    assert raw.values().tolist() == list(range(10))
+    scan.write_bytes(scan.read_bytes()[:-5])
+    with pytest.raises(
+        FormatError,
+        match=r"000000.bin: truncated file: 155 bytes is not a multiple of 16 "
+        r"\(4 float32 per point: x, y, z, remission\)",
+    ):
+        raw.values()
+    label.write_bytes(label.read_bytes() + b"xy")
+    with pytest.raises(
+        FormatError,
+        match=r"000000.label: truncated label file: 42 bytes is not a multiple of 4",
+    ):
+        RawScan(label, "split16").values()
+    sweep = tmp_path / "sweep.pcd.bin"
+    sweep.write_bytes(b"\0" * 41)
+    with pytest.raises(FormatError, match=r"41 bytes is not a multiple of 20 \(5 float32"):
+        RawScan(label, "uint8-bin", points_from=sweep, point_bytes=20).values()

@@ -176,3 +176,23 @@ def test_write_benchmark_files_and_read_back(tmp_path):
     back = panokit.read(out, format="scannet")
     assert back.keys() == [SCENE]
     assert back[0].load_label().same_partition(ds[0].load_label())
+
+
+def test_convert_to_the_20_benchmark_classes_writes_nyu40_ids(tmp_path):
+    """--map scannet-benchmark: non-benchmark classes (book, NYU40 23) become void; the
+    benchmark's 20 classes keep their NYU40 ids, so the benchmark files can be written."""
+    from panokit.cli.main import main
+
+    groups = [*GROUPS, {"id": 5, "objectId": 5, "segments": [15], "label": "book"}]
+    root = make_scannet(tmp_path / "scannet", groups=groups)
+    plain = tmp_path / "nyu40"
+    assert main(["convert", str(root), str(plain), "--to", "scannet"]) == 0
+    assert (plain / "instance" / f"{SCENE}.txt").read_text().split()[-2:] == ["23006", "23006"]
+    out = tmp_path / "bench20"
+    assert (
+        main(["convert", str(root), str(out), "--to", "scannet", "--map", "scannet-benchmark"]) == 0
+    )
+    semantic = (out / "semantic" / f"{SCENE}.txt").read_text().split()
+    instance = (out / "instance" / f"{SCENE}.txt").read_text().split()
+    assert semantic == ["1", "1", "1", "1", "5", "5", "5", "5", "2", "2", "0", "0"]
+    assert instance[4:] == ["5003", "5003", "5004", "5004", "2000", "2000", "0", "0"]

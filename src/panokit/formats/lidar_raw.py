@@ -24,6 +24,12 @@ RAW_ATTR = "panokit_raw_scan"
 """Name of the attribute of a label loader that describes its raw file."""
 
 RawKind = Literal["split16", "divisor1000-npz", "uint8-bin"]
+_POINT_LAYOUT = {
+    16: "4 float32 per point: x, y, z, remission",
+    20: "5 float32 per point: x, y, z, intensity, ring",
+    4: "one uint32 label per point",
+    1: "one uint8 label per point",
+}
 
 
 @dataclass(frozen=True)
@@ -51,12 +57,24 @@ class RawScan:
             size = os.stat(self.points_from).st_size
         except FileNotFoundError:
             raise MissingFileError(f"file not found: {self.points_from}") from None
+        if size % self.point_bytes:
+            what = _POINT_LAYOUT.get(self.point_bytes, f"{self.point_bytes} bytes per point")
+            raise FormatError(
+                f"{self.points_from}: truncated file: {size} bytes is not a multiple of "
+                f"{self.point_bytes} ({what})"
+            )
         return size // self.point_bytes
 
     def values(self) -> NDArray[Any]:
         """The per-point values of the file (with the length checks of the readers)."""
         try:
             if self.kind == "split16":
+                size = os.stat(self.path).st_size
+                if size % 4:
+                    raise FormatError(
+                        f"{self.path}: truncated label file: {size} bytes is not a multiple "
+                        "of 4 (one uint32 label per point)"
+                    )
                 data: NDArray[Any] = np.fromfile(self.path, dtype="<u4")
             elif self.kind == "uint8-bin":
                 data = np.fromfile(self.path, dtype=np.uint8)

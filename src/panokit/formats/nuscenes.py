@@ -620,8 +620,8 @@ def _to_taxonomy(
         return CHALLENGE_LABEL_MAP
     raise FormatError(
         f"labels in taxonomy {dataset.taxonomy.name or '(unnamed)'!r} cannot be written as "
-        f"{target.name} without a label map; pass label_map= (a LabelMap, a JSON/YAML file or "
-        "a built-in map name)"
+        f"{target.name} without a label map; pass label_map= (--map on the command line: a "
+        "LabelMap, a JSON/YAML file or a built-in map name)"
     )
 
 

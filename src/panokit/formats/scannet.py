@@ -36,7 +36,7 @@ from panokit.core.sample import Sample
 from panokit.core.taxonomy import LabelMap, Taxonomy
 from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError
-from panokit.formats.data.scannet import NYU40_TAXONOMY
+from panokit.formats.data.scannet import BENCHMARK_TAXONOMY, NYU40_TAXONOMY
 from panokit.formats.label_maps import get_label_map, remap_label
 
 NAME = "scannet"
@@ -385,14 +385,14 @@ def write(dataset: PanopticDataset, out: Path, label_map: LabelMap | str | None 
     """Write the benchmark's per-scene files ``semantic/<scene>.txt`` (NYU40 id per
     vertex) and ``instance/<scene>.txt`` (``nyu40 * 1000 + instance``, stuff 0)."""
     mapping = get_label_map(label_map) if label_map is not None else None
-    if (
-        mapping is None
-        and dataset.taxonomy != NYU40_TAXONOMY
-        and dataset.taxonomy.name != NYU40_TAXONOMY.name
+    nyu40_ids = (NYU40_TAXONOMY, BENCHMARK_TAXONOMY)  # the benchmark's 20 keep NYU40 ids
+    if mapping is None and not any(
+        dataset.taxonomy == t or dataset.taxonomy.name == t.name for t in nyu40_ids
     ):
         raise FormatError(
             f"labels in taxonomy {dataset.taxonomy.name or '(unnamed)'!r} cannot be written as "
-            "ScanNet NYU40 ids without a label map; pass label_map="
+            "ScanNet NYU40 ids without a label map; pass label_map= (--map on the command line: "
+            "a LabelMap, a JSON/YAML file or a built-in map name)"
         )
     (out / "semantic").mkdir(parents=True)
     (out / "instance").mkdir(parents=True)

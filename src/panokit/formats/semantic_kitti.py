@@ -434,8 +434,9 @@ def to_raw_taxonomy(
         return config.inverse_label_map
     raise FormatError(
         f"labels in taxonomy {dataset_taxonomy.name or '(unnamed)'!r} cannot be written as "
-        "SemanticKITTI raw ids without a label map; pass label_map= (a LabelMap, a JSON/YAML "
-        "file or a built-in map name, see panokit.formats.label_maps.BUILTIN_MAPS)"
+        "SemanticKITTI raw ids without a label map; pass label_map= (--map on the command "
+        "line: a LabelMap, a JSON/YAML file or a built-in map name, see "
+        "panokit.formats.label_maps.BUILTIN_MAPS)"
     )
 
 
