@@ -102,3 +102,31 @@ def test_hash_groups_collapse_exact_copies():
     assert groups[0][:6] == [0, 2, 3, 6, 7, 8]  # 5 differs from 4 and from 7 in one bit
     assert len(groups[0]) == 3 + 3000
     assert groups[1] == [1, 4]
+
+
+def test_star_linkage_does_not_chain():
+    from panokit.curation.dedup import hash_groups, star_groups
+
+    # 0 ~ 1 ~ 2 ~ 3 one bit apart each: 0 and 3 differ in 3 bits
+    chain = [0b0000, 0b0001, 0b0011, 0b0111, 0b0000]
+    assert hash_groups(chain, 1, linkage="single") == [[0, 1, 2, 3, 4]]
+    assert hash_groups(chain, 1, linkage="star") == [[0, 1, 4], [2, 3]]
+    assert star_groups(4, [(0, 1), (1, 2), (2, 3)]) == [[0, 1], [2, 3]]
+    assert hash_groups([9, 9, 1 << 30], 0, linkage="star") == [[0, 1]]
+    with pytest.raises(PanokitError, match="unknown linkage 'x'"):
+        hash_groups(chain, 1, linkage="x")
+
+
+def test_find_duplicates_star_by_default_single_for_splits():
+    from panokit.curation import dedup
+
+    hashes = {"s0": 0b0000, "s1": 0b0001, "s2": 0b0011}
+    ds = memory_dataset([label_a(), label_a(), label_a()])
+    original = dedup._sample_hash
+    try:
+        dedup._sample_hash = lambda s, m, p: ("image", hashes[s.key])  # type: ignore[assignment]
+        assert find_duplicates(ds, threshold=1).groups == [["s0", "s1"]]
+        single = find_duplicates(ds, threshold=1, linkage="single")
+        assert single.groups == [["s0", "s1", "s2"]] and single.to_dict()["linkage"] == "single"
+    finally:
+        dedup._sample_hash = original

@@ -136,3 +136,13 @@ def test_domain_shift_compares_image_statistics():
     assert rep.ranked[0].kind == "image"
     no_media = domain_shift(a, b, media=False)
     assert no_media.image_jsd == {}
+
+
+def test_convert_style_map_files_work_for_shift(tmp_path):
+    path = tmp_path / "map.yaml"
+    path.write_text("rules:\n  pedestrian: person\n  '8': car\n  road: road\n")
+    lmap = read_label_map(path, OTHER, TAX)
+    assert lmap.mapping == {7: 1, 8: 2, 20: 10} and lmap.default == 0
+    path.write_text("target: cityscapes-19\nrules:\n  pedestrian: person\n")
+    with pytest.raises(TaxonomyError, match="the map's target taxonomy is cityscapes-panoptic"):
+        read_label_map(path, OTHER, TAX)

@@ -332,3 +332,36 @@ def test_bdd100k_to_vistas_and_back_is_exact(tmp_path):
     panokit.write(vistas, tmp_path / "bdd", format="bdd100k")
     back = panokit.read(tmp_path / "bdd")[0].load_label()
     assert back.equals(bdd_label())
+
+
+def test_rules_that_match_no_source_category_are_an_error():
+    spec = maps.spec_from_dict({"target": "cityscapes-19", "rules": {"roadway": "road"}}, "x")
+    with pytest.raises(TaxonomyError) as err:
+        maps.resolve(spec, BDD)
+    assert str(err.value) == (
+        "label map (unnamed): none of its 1 rules matches a category of bdd100k "
+        "(40 categories); check the source names or ids"
+    )
+    # a COCO JSON without 'categories' gives an empty taxonomy: every pixel would go void
+    empty = Taxonomy([], name="(no categories)")
+    with pytest.raises(TaxonomyError, match="the source dataset lists no categories"):
+        spec = maps.spec_from_dict({"target": "bdd100k", "rules": {"road": "road"}}, "x")
+        maps.resolve(spec, empty)
+
+
+def test_label_categories_outside_the_source_taxonomy_are_reported_or_fail():
+    spec = maps.spec_from_dict({"target": "cityscapes-19", "rules": {"road": "road"}}, "x")
+    ids = np.array([[1, 1, 2, 2, 2]], np.uint32)
+    label = PanopticImage(ids, {1: Segment(7), 2: Segment(99)}, BDD)
+    ds = PanopticDataset([Sample("a", label_loader=lambda: label)], BDD, format="bdd100k")
+    mapped, report = maps.apply_map(ds, spec)
+    assert mapped[0].load_label().ids.tolist() == [[1, 1, 0, 0, 0]]
+    rows = dict(report.rows())
+    assert rows["road -> road (7)"] == 2
+    assert rows["category 99 (not in the source taxonomy) -> void"] == 3
+    spec_all = maps.spec_from_dict(
+        {"target": "cityscapes-19", "rules": {"*": "void", "road": "road"}}, "x"
+    )
+    strict, _ = maps.apply_map(ds, spec_all, unmapped="error")
+    with pytest.raises(TaxonomyError, match=r"categories \[99\] of a label are not in bdd100k"):
+        strict[0].load_label()

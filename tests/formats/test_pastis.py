@@ -154,3 +154,26 @@ def test_read_pair_split_names_folds(tmp_path):
         FormatError, match="PASTIS has folds 1-5, not named splits; got split 'val'"
     ):
         pastis.read_pair(root, root, split="val")
+
+
+def test_patch_ids_do_not_depend_on_sample_order(tmp_path):
+    """A ground truth and a prediction converted apart, in different orders, pair by key."""
+
+    def label(seed):
+        ids = np.zeros((4, 4), np.uint32)
+        ids[: seed + 1, :2] = 5
+        return PanopticImage(ids, {5: Segment(2)}, TAX)
+
+    samples = {k: Sample(k, label_loader=lambda s=i: label(s)) for i, k in enumerate("abc")}
+    forward = PanopticDataset([samples[k] for k in "abc"], TAX, format="memory")
+    backward = PanopticDataset([samples[k] for k in "cba"], TAX, format="memory")
+    panokit.write(forward, tmp_path / "gt", format="pastis")
+    panokit.write(backward, tmp_path / "pred", format="pastis")
+    for name in ("gt", "pred"):
+        doc = json.loads((tmp_path / name / "metadata.geojson").read_text())
+        ids = {f["properties"]["name"]: f["properties"]["ID_PATCH"] for f in doc["features"]}
+        assert ids == {"a": 1, "b": 2, "c": 3}
+    gt, pred = pastis.read_pair(tmp_path / "gt", tmp_path / "pred")
+    assert gt.keys() == pred.keys() == ["a", "b", "c"]
+    for g, p in zip(gt, pred, strict=True):
+        assert g.load_label().equals(p.load_label())

@@ -58,6 +58,13 @@ def register(subparsers: Any) -> None:
     _dataset_args(p)
     p.add_argument("--method", choices=("phash", "dhash"), default="phash")
     p.add_argument("--threshold", type=int, default=6, help="max Hamming distance (bits of 64)")
+    p.add_argument(
+        "--linkage",
+        choices=("star", "single"),
+        default="star",
+        help="star (default): every member is within the threshold of its group's first "
+        "sample, the one to keep; single: chains of near-duplicates join (as split does)",
+    )
     p.add_argument("--json", type=Path, help="write the groups as JSON")
     p.set_defaults(handler=cmd_dedup)
 
@@ -292,7 +299,9 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     if len(dataset) == 0:
         require_samples(dataset)
     with _progress("hashing", len(dataset)) as advance:
-        report = find_duplicates(dataset, args.method, args.threshold, progress=advance)
+        report = find_duplicates(
+            dataset, args.method, args.threshold, progress=advance, linkage=args.linkage
+        )
     if args.json:
         write_json(args.json, report.to_dict())
     out = console()
@@ -301,7 +310,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         out.print(f"group {i} ({', '.join(kinds)}): {escape(' '.join(group))}")
     out.print(
         f"{len(report.groups)} group(s) of near-duplicates, {report.duplicates} redundant sample(s) "
-        f"of {len(dataset)} ({args.method}, threshold {args.threshold})"
+        f"of {len(dataset)} ({args.method}, threshold {args.threshold}, {args.linkage} linkage; "
+        "keep the first of each group)"
     )
     return 0
 
@@ -330,7 +340,9 @@ def cmd_split(args: argparse.Namespace) -> int:
     groups: list[list[str]] = []
     if not args.no_dedup:
         with _progress("hashing", len(dataset)) as advance:
-            groups = find_duplicates(dataset, args.method, args.threshold, progress=advance).groups
+            groups = find_duplicates(
+                dataset, args.method, args.threshold, progress=advance, linkage="single"
+            ).groups
     out = console()
     if args.check:
         assignment = read_split_file(args.check)

@@ -7,7 +7,16 @@ is at most a threshold.  Candidate pairs come from the pigeonhole principle (spl
 bits into threshold + 1 bands: a close pair agrees exactly on one band), so the search is
 not quadratic.  Samples without media are hashed from their label drawn in category
 colours.  Point clouds get an exact hash of their points quantised to 1 cm (order-free),
-or, without points, of their per-category point counts.  Groups are closed transitively.
+or, without points, of their per-category point counts.
+
+Grouping (``linkage``): near-duplicate pairs do not form an equivalence relation (a slow
+pan gives A~B~C~...~Z with A far from Z).  ``star`` (the default, what ``panokit dedup``
+lists) visits samples in dataset order; an unassigned sample leads a new group and takes
+every unassigned sample within the threshold of it, so each member is a near-duplicate of
+its group's first sample and dropping all but the first loses nothing that is not kept in
+a near copy (members are within 2 x threshold of each other).  ``single`` closes pairs
+transitively (connected components): the right choice for splits, where any chain between
+two splits is a leak, and what ``panokit split`` uses.
 """
 
 from __future__ import annotations
@@ -174,23 +183,67 @@ def group_pairs(n: int, pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
     return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: g[0])
 
 
-def hash_groups(hashes: Sequence[int], threshold: int) -> list[list[int]]:
-    """Groups (size >= 2, transitively closed) of positions whose hashes are within
-    ``threshold`` bits; identical hashes are collapsed first, so many exact copies cost
-    nothing extra."""
+LINKAGES: tuple[str, ...] = ("star", "single")
+
+
+def star_groups(n: int, pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """Groups (size >= 2) led by the first unassigned position in order, each taking the
+    unassigned positions paired with its leader; each sorted, ordered by their leader."""
+    neighbours: dict[int, list[int]] = {}
+    for a, b in pairs:
+        if a != b:
+            neighbours.setdefault(a, []).append(b)
+            neighbours.setdefault(b, []).append(a)
+    leader = [-1] * n
+    groups: list[list[int]] = []
+    for i in range(n):
+        if leader[i] >= 0 or i not in neighbours:
+            continue
+        leader[i] = i
+        group = [i]
+        for j in neighbours[i]:
+            if leader[j] < 0:
+                leader[j] = i
+                group.append(j)
+        if len(group) > 1:
+            groups.append(sorted(group))
+    return groups
+
+
+def hash_groups(hashes: Sequence[int], threshold: int, linkage: str = "single") -> list[list[int]]:
+    """Groups (size >= 2) of positions whose hashes are within ``threshold`` bits, closed
+    transitively (``single``) or around a leader (``star``, see the module docstring);
+    identical hashes are collapsed first, so many exact copies cost nothing extra."""
+    if linkage not in LINKAGES:
+        raise PanokitError(f"unknown linkage {linkage!r}; choose one of {list(LINKAGES)}")
     values = np.array([h & ((1 << 64) - 1) for h in hashes], dtype=np.uint64)
     if values.size == 0:
         return []
-    uniq, inverse = np.unique(values, return_inverse=True)
+    uniq, first, inverse = np.unique(values, return_index=True, return_inverse=True)
     inverse = inverse.ravel()
-    first = np.full(len(uniq), -1, dtype=np.int64)
-    pairs: list[tuple[int, int]] = []
-    for i, u in enumerate(inverse.tolist()):
-        if first[u] < 0:
-            first[u] = i
-        else:
-            pairs.append((int(first[u]), i))
     local = close_pairs([int(v) for v in uniq], threshold)
+    if linkage == "star":
+        # lead in order of first occurrence: rank the distinct values by it
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        ranked = star_groups(len(uniq), [(int(rank[a]), int(rank[b])) for a, b in local])
+        group_of = np.full(len(uniq), -1, dtype=np.int64)
+        for g, members in enumerate(ranked):
+            group_of[order[members]] = g
+        singles = np.bincount(inverse, minlength=len(uniq)) > 1
+        next_id = len(ranked)
+        for lone in np.flatnonzero((group_of < 0) & singles).tolist():
+            group_of[lone] = next_id  # exact copies of a value with no close neighbour
+            next_id += 1
+        found: dict[int, list[int]] = {}
+        for i, u in enumerate(inverse.tolist()):
+            if group_of[u] >= 0:
+                found.setdefault(int(group_of[u]), []).append(i)
+        return sorted(found.values(), key=lambda g: g[0])
+    pairs: list[tuple[int, int]] = [
+        (int(first[u]), i) for i, u in enumerate(inverse.tolist()) if first[u] != i
+    ]
     pairs.extend((int(first[a]), int(first[b])) for a, b in local)
     return group_pairs(len(values), pairs)
 
@@ -204,6 +257,7 @@ class DuplicateReport:
     threshold: int
     hashes: dict[str, str]
     sources: dict[str, str]
+    linkage: str = "star"
 
     @property
     def duplicates(self) -> int:
@@ -219,6 +273,7 @@ class DuplicateReport:
         return {
             "method": self.method,
             "threshold": self.threshold,
+            "linkage": self.linkage,
             "groups": self.groups,
             "duplicates": self.duplicates,
         }
@@ -263,13 +318,18 @@ def find_duplicates(
     method: str = "phash",
     threshold: int = 6,
     progress: Callable[[int], None] | None = None,
+    linkage: str = "star",
 ) -> DuplicateReport:
     """Near-duplicate groups of ``dataset``: images within ``threshold`` bits, scans equal.
 
     Image hashes and label-picture hashes are compared only with their own kind.
+    ``linkage`` is ``star`` (each member close to the group's first sample) or ``single``
+    (transitive closure, for splits); see the module docstring.
     """
     if method not in METHODS:
         raise PanokitError(f"unknown hash method {method!r}; choose one of {list(METHODS)}")
+    if linkage not in LINKAGES:
+        raise PanokitError(f"unknown linkage {linkage!r}; choose one of {list(LINKAGES)}")
     keys = dataset.keys()
     sources: dict[str, str] = {}
     hashes: dict[str, str] = {}
@@ -281,17 +341,17 @@ def find_duplicates(
         by_kind.setdefault(kind, []).append((i, value))
         if progress is not None:
             progress(1)
-    pairs: list[tuple[int, int]] = []
+    found: list[list[int]] = []
     for kind, rows in by_kind.items():
         positions = [p for p, _ in rows]
         if kind == "scan":
-            seen: dict[str, int] = {}
+            same: dict[str, list[int]] = {}
             for p, v in rows:
-                first = seen.setdefault(str(v), p)
-                if first != p:
-                    pairs.append((first, p))
+                same.setdefault(str(v), []).append(p)
+            found.extend(g for g in same.values() if len(g) > 1)
         else:
-            for group in hash_groups([int(v) for _, v in rows], threshold):
-                pairs.extend((positions[group[0]], positions[m]) for m in group[1:])
-    groups = [[keys[i] for i in g] for g in group_pairs(len(keys), pairs)]
-    return DuplicateReport(groups, method, threshold, hashes, sources)
+            for group in hash_groups([int(v) for _, v in rows], threshold, linkage):
+                found.append([positions[m] for m in group])
+    # each sample has one kind, so the groups of different kinds are disjoint
+    groups = [[keys[i] for i in sorted(g)] for g in sorted(found, key=min)]
+    return DuplicateReport(groups, method, threshold, hashes, sources, linkage)

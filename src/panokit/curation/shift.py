@@ -137,6 +137,10 @@ def read_label_map(path: Path, source: Taxonomy, target: Taxonomy) -> LabelMap:
     """
     path = Path(path)
     if not path.is_file():
+        from panokit.formats.maps import builtin_maps
+
+        if str(path) in builtin_maps():
+            return _conversion_map(str(path), None, source, target)
         raise MissingFileError(f"label map file not found: {path}")
     text = path.read_text()
     try:
@@ -148,6 +152,9 @@ def read_label_map(path: Path, source: Taxonomy, target: Taxonomy) -> LabelMap:
             data = json.loads(text)
     except Exception as exc:
         raise FormatError(f"{path}: cannot parse the label map ({exc})") from None
+    if isinstance(data, Mapping) and "rules" in data:
+        # the map format of ``panokit convert --map`` (panokit.formats.maps)
+        return _conversion_map(str(path), data, source, target)
     if not isinstance(data, Mapping) or not isinstance(data.get("mapping"), Mapping):
         raise FormatError(
             f"{path}: a label map needs a 'mapping' object of source category -> target "
@@ -174,6 +181,26 @@ def read_label_map(path: Path, source: Taxonomy, target: Taxonomy) -> LabelMap:
     if default is not None:
         default = resolve(default, target, "default")
     return LabelMap(mapping, default=default, name=path.stem, source=source, target=target)
+
+
+def _conversion_map(
+    where: str, data: Mapping[str, Any] | None, source: Taxonomy, target: Taxonomy
+) -> LabelMap:
+    """A ``convert --map`` document (or built-in map name ``where`` when ``data`` is None)
+    as a LabelMap onto ``target``; its own target taxonomy, if any, must be ``target``'s."""
+    from dataclasses import replace
+
+    from panokit.formats.maps import builtin_map, resolve, spec_from_dict
+
+    spec = builtin_map(where) if data is None else spec_from_dict(data, where=where)
+    if spec.target is not None and not same_categories(spec.target, target):
+        raise TaxonomyError(
+            f"{where}: the map's target taxonomy is {spec.target.name or 'its own'}, not A's "
+            f"({target.name or 'unnamed'}): "
+            + taxonomy_mismatch(spec.target, target, "the map target", "A")
+        )
+    resolved = resolve(replace(spec, target=target), source)
+    return resolved.label_map(spec.unmapped or "void")
 
 
 def feature_jsd(a: NDArray[np.float64], b: NDArray[np.float64], bins: int = FEATURE_BINS) -> float:

@@ -279,6 +279,17 @@ def resolve(spec: MapSpec, source: Taxonomy) -> ResolvedMap:
         shown = "void" if tid is None else f"{target[tid].name} ({tid})"
         rules.append(Rule(f"{src} -> {shown}", tuple(hits), tid))
     unmapped = tuple(c.id for c in source if c.id not in table and c.id != source.void_id)
+    if spec.rules and not table:
+        if len(source) == 0:
+            raise TaxonomyError(
+                f"{where}: the source dataset lists no categories, so none of its "
+                f"{len(spec.rules)} rules can match (e.g. a COCO JSON without 'categories')"
+            )
+        raise TaxonomyError(
+            f"{where}: none of its {len(spec.rules)} rules matches a category of "
+            f"{source.name or 'the source'} ({len(source)} categories); check the source "
+            "names or ids"
+        )
     return ResolvedMap(spec.name, source, target, table, tuple(rules), unmapped)
 
 
@@ -290,6 +301,8 @@ class MapReport:
     resolved: ResolvedMap
     moved: dict[int, int] = field(default_factory=dict)
     labels: int = 0
+    unknown: dict[int, int] = field(default_factory=dict)
+    """Elements of categories the labels use but the source taxonomy lacks (made void)."""
 
     def add(self, label: PanopticLabel) -> None:
         """Count the elements of each source category of one label."""
@@ -297,7 +310,10 @@ class MapReport:
         for seg_id, area in label.areas().items():
             seg = label.segments.get(seg_id)
             if seg is not None:
-                self.moved[seg.category_id] = self.moved.get(seg.category_id, 0) + area
+                cid = seg.category_id
+                self.moved[cid] = self.moved.get(cid, 0) + area
+                if cid not in self.resolved.table and cid not in self.resolved.source:
+                    self.unknown[cid] = self.unknown.get(cid, 0) + area
 
     def rows(self) -> list[tuple[str, int]]:
         """``(rule text, pixels)`` per rule in rule order, then ``unmapped -> void`` rows."""
@@ -307,6 +323,8 @@ class MapReport:
             if pixels:
                 name = self.resolved.source[cid].name
                 out.append((f"{name} ({cid}) unmapped -> void", pixels))
+        for cid in sorted(self.unknown):
+            out.append((f"category {cid} (not in the source taxonomy) -> void", self.unknown[cid]))
         return out
 
 
@@ -366,6 +384,18 @@ def apply_map(
     report = MapReport(resolved)
 
     def fn(label: PanopticLabel) -> PanopticLabel:
+        if mode == "error":
+            unknown = sorted(
+                {s.category_id for s in label.segments.values()}
+                - set(resolved.table)
+                - {resolved.source.void_id}
+            )
+            if unknown:
+                raise TaxonomyError(
+                    f"label map {resolved.name or '(unnamed)'}: categories {unknown} of a label "
+                    f"are not in {dataset.taxonomy.name or 'the source taxonomy'} and have no "
+                    "rule; add rules or pass --unmapped void"
+                )
         report.add(label)
         return map_label(label, resolved)
 

@@ -251,6 +251,10 @@ def read(
     samples: list[Sample] = []
     for row in rows:
         pid = str(row["ID_PATCH"])
+        # a patch written from another dataset keeps that sample's key as "name", so a
+        # ground truth and a prediction converted apart still pair by key, not by number
+        name = row.get("name")
+        key = name if isinstance(name, str) and name else pid
         series = root / f"DATA_{satellite}" / f"{satellite}_{pid}.npy"
         has_series = (root / f"DATA_{satellite}").is_dir()
         meta: dict[str, Any] = {
@@ -262,7 +266,7 @@ def read(
         }
         samples.append(
             Sample(
-                key=pid,
+                key=key,
                 media=series if has_series else None,
                 label_files=(
                     root / "ANNOTATIONS" / f"TARGET_{pid}.npy",
@@ -302,13 +306,24 @@ def read_pair(
 
 
 # ------------------------------------------------------------------------------ writing
-def _patch_id(sample: Sample, index: int) -> int | str:
+def _own_patch_id(sample: Sample) -> int | None:
     source = sample.source_id
     if isinstance(source, int):
         return source
     if sample.key.isdigit():
         return int(sample.key)
-    return index + 1
+    return None
+
+
+def _patch_ids(dataset: PanopticDataset) -> list[int]:
+    """ID_PATCH per sample: its own number (a PASTIS id or a numeric key), else numbers after
+    the largest of those in sorted key order, so the same keys get the same ids whatever
+    order the samples come in (the sample key is kept as the ``name`` property too)."""
+    own = [_own_patch_id(s) for s in dataset]
+    start = max((p for p in own if p is not None), default=0) + 1
+    others = sorted({s.key for s, p in zip(dataset, own, strict=True) if p is None})
+    numbers = {key: start + i for i, key in enumerate(others)}
+    return [p if p is not None else numbers[s.key] for s, p in zip(dataset, own, strict=True)]
 
 
 def write(dataset: PanopticDataset, out: Path, satellite: str = "S2") -> None:
@@ -321,6 +336,7 @@ def write(dataset: PanopticDataset, out: Path, satellite: str = "S2") -> None:
     (out / "INSTANCE_ANNOTATIONS").mkdir()
     features: list[dict[str, Any]] = []
     used: set[str] = set()
+    patch_ids = _patch_ids(dataset)
     for index, sample in enumerate(dataset):
         label = sample.load_label()
         where = f"sample {sample.key!r}"
@@ -328,7 +344,7 @@ def write(dataset: PanopticDataset, out: Path, satellite: str = "S2") -> None:
             raise FormatError(f"{where}: pastis labels are images; got a {type(label).__name__}")
         label.validate(where=where)
         check_categories(label, tax, where, NAME)
-        pid = _patch_id(sample, index)
+        pid = patch_ids[index]
         if str(pid) in used:
             raise FormatError(f"{where}: two samples would be patch {pid}")
         used.add(str(pid))
@@ -344,7 +360,7 @@ def write(dataset: PanopticDataset, out: Path, satellite: str = "S2") -> None:
             props["Fold"] = meta["fold"]
         if meta.get("dates") and f"dates-{satellite}" not in props:
             props[f"dates-{satellite}"] = {str(i): d for i, d in enumerate(meta["dates"])}
-        if not str(sample.key).isdigit() and "name" not in props:
+        if str(sample.key) != str(pid):
             props["name"] = sample.key
         features.append({"type": "Feature", "properties": props, "geometry": meta.get("geometry")})
         _write_series(sample, out, satellite, pid, semantic.shape, where)
