@@ -3,7 +3,13 @@ import pytest
 
 from panokit.core.codecs import SPLIT_16
 from panokit.errors import FormatError
-from panokit.formats.lidar_raw import RawScan, dense_codes, read_panoptic_npz
+from panokit.formats.lidar_raw import (
+    RawScan,
+    dense_codes,
+    dense_runs,
+    expand_runs,
+    read_panoptic_npz,
+)
 
 
 @pytest.mark.parametrize(
@@ -20,6 +26,14 @@ def test_dense_codes_equal_np_unique(size, instances, run):
     expected_uniq, expected_codes = np.unique(values, return_inverse=True)
     assert np.array_equal(uniq, expected_uniq)
     assert np.array_equal(codes, expected_codes.ravel())
+    # the run form the readers use: map the codes, then expand
+    table = np.arange(len(uniq), dtype=np.uint32) * 3 + 1
+    runs_uniq, run_codes, lengths = dense_runs(values)
+    assert np.array_equal(runs_uniq, expected_uniq)
+    assert (lengths is None) == (run == 1 or size < 4096)
+    expanded = expand_runs(table, run_codes, lengths)
+    assert expanded.dtype == np.uint32
+    assert np.array_equal(expanded, table[expected_codes.ravel()])
 
 
 def test_dense_codes_of_uint16_and_big_semantic_ids():

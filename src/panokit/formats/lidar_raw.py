@@ -138,6 +138,29 @@ def _split_codes(v: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.intp]]:
     return uniq_values, table[key]
 
 
+def dense_runs(
+    values: NDArray[Any],
+) -> tuple[NDArray[Any], NDArray[np.intp], NDArray[np.intp] | None]:
+    """:func:`dense_codes` before expanding the runs: distinct values (sorted), the code of
+    each run of equal values and the run lengths (None when every point is its own run:
+    then the codes are per point).  ``np.repeat(codes, lengths)`` gives the per-point codes;
+    a reader maps the (few) codes first and expands once, sparing a per-point int64 array."""
+    v = np.ravel(values)
+    n = v.size
+    if n < 4096:
+        uniq, codes = _split_codes(v)
+        return uniq, codes, None
+    change = np.empty(n, dtype=bool)
+    change[0] = True
+    np.not_equal(v[1:], v[:-1], out=change[1:])
+    starts = np.flatnonzero(change)
+    if starts.size * 2 > n:
+        uniq, codes = _split_codes(v)
+        return uniq, codes, None
+    uniq, run_codes = _split_codes(v[starts])
+    return uniq, run_codes, np.diff(starts, append=n)
+
+
 def dense_codes(values: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.intp]]:
     """Distinct values (sorted) and each value's index among them (like
     ``np.unique(values, return_inverse=True)``, several times faster on scans).
@@ -145,18 +168,18 @@ def dense_codes(values: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.intp]]:
     Consecutive points mostly share a label, so the runs of equal values are coded once;
     the run values are counted through their 16-bit halves with ``bincount``.
     """
-    v = np.ravel(values)
-    n = v.size
-    if n < 4096:
-        return _split_codes(v)
-    change = np.empty(n, dtype=bool)
-    change[0] = True
-    np.not_equal(v[1:], v[:-1], out=change[1:])
-    starts = np.flatnonzero(change)
-    if starts.size * 2 > n:
-        return _split_codes(v)
-    uniq, run_codes = _split_codes(v[starts])
-    return uniq, np.repeat(run_codes, np.diff(starts, append=n))
+    uniq, codes, lengths = dense_runs(values)
+    if lengths is None:
+        return uniq, codes
+    return uniq, np.repeat(codes, lengths)
+
+
+def expand_runs(
+    table: NDArray[Any], codes: NDArray[np.intp], lengths: NDArray[np.intp] | None
+) -> NDArray[Any]:
+    """``table[per-point codes]`` from the output of :func:`dense_runs`."""
+    mapped = table[codes]
+    return mapped if lengths is None else np.repeat(mapped, lengths)
 
 
 def read_panoptic_npz(path: Path) -> NDArray[np.uint16]:
@@ -190,4 +213,12 @@ def check_segments(label: PanopticLabel, where: str) -> None:
         raise ValidationError(found, where=where)
 
 
-__all__ = ["RAW_ATTR", "RawScan", "check_segments", "dense_codes", "read_panoptic_npz"]
+__all__ = [
+    "RAW_ATTR",
+    "RawScan",
+    "check_segments",
+    "dense_codes",
+    "dense_runs",
+    "expand_runs",
+    "read_panoptic_npz",
+]

@@ -60,7 +60,13 @@ from panokit.formats.data.nuscenes import (
     official_splits,
 )
 from panokit.formats.label_maps import get_label_map, remap_label
-from panokit.formats.lidar_raw import RAW_ATTR, RawScan, check_segments, dense_codes
+from panokit.formats.lidar_raw import (
+    RAW_ATTR,
+    RawScan,
+    check_segments,
+    dense_runs,
+    expand_runs,
+)
 
 NAME = "nuscenes"
 DEFAULT_PROTOCOL = "nuscenes"
@@ -149,7 +155,7 @@ def label_from_values(
     """Decode per-point values (``class * 1000 + instance`` when ``panoptic``, else the
     class) into a label; ``category_lut`` maps file classes to ``taxonomy`` ids.  One
     segment per distinct value; class 0 (after the map) is void."""
-    uniq, inverse = dense_codes(np.asarray(values))
+    uniq, codes, lengths = dense_runs(np.asarray(values))
     if panoptic:
         file_cls, inst = DIVISOR_1000.decode(uniq)
     else:
@@ -179,7 +185,7 @@ def label_from_values(
         )
     }
     return PanopticPointCloud(
-        table[inverse],
+        expand_runs(table, codes, lengths),
         segments,
         taxonomy,
         points=points,

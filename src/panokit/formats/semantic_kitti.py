@@ -36,7 +36,13 @@ from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError
 from panokit.formats.data.semantic_kitti import SemanticKittiConfig, load_config
 from panokit.formats.label_maps import remap_label
-from panokit.formats.lidar_raw import RAW_ATTR, RawScan, check_segments, dense_codes
+from panokit.formats.lidar_raw import (
+    RAW_ATTR,
+    RawScan,
+    check_segments,
+    dense_runs,
+    expand_runs,
+)
 
 NAME = "semantic-kitti"
 DEFAULT_PROTOCOL = "semantic-kitti"
@@ -99,12 +105,12 @@ def label_from_raw(
     With ``strict`` a semantic id that the taxonomy does not know raises
     :class:`FormatError` naming ``where``.
     """
-    values, inverse = dense_codes(np.asarray(raw).astype(np.uint32, copy=False))
+    values, codes, lengths = dense_runs(np.asarray(raw).astype(np.uint32, copy=False))
     seg_sem, seg_inst = SPLIT_16.decode(values)
     labeled = seg_sem != 0
     table = np.zeros(values.size, dtype=np.uint32)
     table[labeled] = np.arange(1, int(labeled.sum()) + 1, dtype=np.uint32)
-    ids = table[inverse]
+    ids = expand_runs(table, codes, lengths)
     cats = seg_sem[labeled].tolist()
     if strict:
         unknown = sorted({c for c in cats if c not in taxonomy})
