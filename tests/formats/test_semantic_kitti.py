@@ -349,3 +349,19 @@ def test_cli_eval_config_and_min_points(tmp_path, capsys):
     assert main(argv) == 1
     err = " ".join(capsys.readouterr().err.split())
     assert "--config and --min-points apply to the LiDAR formats" in err and "coco-panoptic" in err
+
+
+def test_predictions_in_learning_ids_are_refused_with_a_hint(tmp_path):
+    root = _tree(tmp_path / "kitti", n=2, points=2000)
+    path = root / "sequences/08/predictions/000001.label"
+    sem, inst = SPLIT_16.decode(np.fromfile(path, "<u4"))
+    learning = DEFAULT_CONFIG.learning_label_map
+    SPLIT_16.encode(np.array([learning[int(c)] for c in sem]), inst).astype("<u4").tofile(path)
+    gt, pred = sk.read_pair(root, root)
+    with pytest.raises(
+        FormatError,
+        match=r"predictions/000001.label: category ids \[2, .*\] are not in the dataset's "
+        r"taxonomy .*; labels and predictions hold raw ids \(map learning ids back with "
+        r"learning_map_inv",
+    ):
+        panokit.evaluate(gt, pred, protocol="semantic-kitti", workers=1)

@@ -48,6 +48,8 @@ class RawScan:
     ``.label`` file)."""
     known: frozenset[int] | None = None
     """Category ids (before ``category_lut``) the file may hold; others raise (None: any)."""
+    hint: str = ""
+    """Appended to the message about unknown category ids (e.g. how to fix the file)."""
 
     def expected_points(self) -> int | None:
         """The number of points the file must hold, if known."""
@@ -103,7 +105,7 @@ class RawScan:
             if unknown:
                 raise FormatError(
                     f"{self.path}: category ids {unknown} are not in the dataset's taxonomy "
-                    f"(known: {sorted(self.known)[:40]})"
+                    f"(known: {sorted(self.known)[:40]}){self.hint}"
                 )
         if self.category_lut is not None:
             lut = self.category_lut

@@ -231,7 +231,12 @@ def _label_loader(
         return label_from_raw(raw, taxonomy, str(label_path), points=points, strict=strict)
 
     known = frozenset([0, *taxonomy.ids]) if strict else None
-    setattr(load, RAW_ATTR, RawScan(label_path, "split16", points_from=bin_path, known=known))
+    hint = (
+        "; labels and predictions hold raw ids (map learning ids back with learning_map_inv, "
+        "or pass the dataset YAML that defines these ids)"
+    )
+    raw = RawScan(label_path, "split16", points_from=bin_path, known=known, hint=hint)
+    setattr(load, RAW_ATTR, raw)
     return load
 
 
