@@ -43,3 +43,11 @@ def test_shift_report_lists_the_ranking():
     assert "<h2>What differs most</h2>" in page
     assert "<td>missing</td><td>sky</td>" in page
     assert len(embedded_pngs(page)) >= 3
+
+
+def test_stats_report_lists_absent_categories_once_not_as_rows():
+    page = stats_report(compute_stats(memory_dataset([label_b()]))).render()
+    assert "<p>1 of 2 stuff categories never occur: sky.</p>" in page
+    assert "<td>sky</td>" not in page and "<td>road</td>" in page
+    # road is 80 of 100 labeled pixels, in the one sample
+    assert "<td>80.00%</td><td>100.0%</td>" in page

@@ -94,6 +94,8 @@ def test_rle_json_round_trip(tmp_path):
     back = panokit.read(tmp_path / "out" / "pan_seg_val.json")
     for a, b in zip(dataset(), back, strict=True):
         assert b.load_label().equals(a.load_label())
+    # the folder it was written to is detected as bdd100k too
+    assert panokit.read(tmp_path / "out").keys() == back.keys() == ["img0", "img1"]
 
 
 def _save(path, rgba):

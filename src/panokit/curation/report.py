@@ -138,10 +138,20 @@ def stats_report(stats: DatasetStats, title: str = "Dataset statistics") -> Html
     )
     rows = stats.categories()
     for things in (True, False):
-        part = [r for r in rows if r.isthing == things]
-        if not part:
+        kind = [r for r in rows if r.isthing == things]
+        if not kind:
             continue
         report.heading("Things" if things else "Stuff")
+        # categories that never occur are listed once, not as rows and empty bars
+        part = [r for r in kind if r.elements > 0 or r.segments > 0]
+        absent = [r.name for r in kind if not (r.elements > 0 or r.segments > 0)]
+        if absent:
+            report.paragraph(
+                f"{len(absent)} of {len(kind)} {'thing' if things else 'stuff'} categories "
+                f"never occur: {', '.join(absent)}."
+            )
+        if not part:
+            continue
         report.table(
             [
                 "",
@@ -158,8 +168,8 @@ def stats_report(stats: DatasetStats, title: str = "Dataset statistics") -> Html
                     ("swatch", stats.taxonomy[r.id].color),
                     r.id,
                     r.name,
-                    r.share,
-                    r.sample_frequency,
+                    f"{r.share:.2%}",
+                    f"{r.sample_frequency:.1%}",
                     r.segments,
                     r.crowd_segments,
                     r.median_size,

@@ -111,7 +111,9 @@ def sniff(path: Path) -> bool:
     try:
         folder = _bitmask_dir(path, None)
     except (FormatError, OSError):
-        return False
+        # read() opens a folder holding one pan_seg_<split>.json (what write(rle=True) makes)
+        json_files = sorted(path.glob("pan_seg_*.json"))
+        return len(json_files) == 1 and _looks_scalabel(json_files[0])
     first = next(iter(sorted(folder.glob("*.png"))), None)
     return first is not None and _is_rgba_png(first)
 
