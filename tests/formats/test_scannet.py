@@ -196,3 +196,30 @@ def test_convert_to_the_20_benchmark_classes_writes_nyu40_ids(tmp_path):
     instance = (out / "instance" / f"{SCENE}.txt").read_text().split()
     assert semantic == ["1", "1", "1", "1", "5", "5", "5", "5", "2", "2", "0", "0"]
     assert instance[4:] == ["5003", "5003", "5004", "5004", "2000", "2000", "0", "0"]
+
+
+def test_cli_eval_names_a_missing_prediction_file(tmp_path, capsys):
+    from panokit.cli.main import main
+
+    root = make_scannet(tmp_path / "scannet")
+    pred = panokit.write(panokit.read(root, format="scannet"), tmp_path / "pred", format="scannet")
+    report = tmp_path / "r.json"
+    args = ["eval", str(root), str(pred), "--format", "scannet", "--json", str(report)]
+    assert main(args) == 0
+    result = json.loads(report.read_text())
+    assert (result["All"]["pq"], result["All"]["n"], result["All"]["tp"]) == (1.0, 3, 4)
+    assert main([*args, "--sequences", SCENE]) == 0
+    capsys.readouterr()
+    assert main([*args, "--split", "val"]) == 1
+    assert "scannet takes no --split" in capsys.readouterr().err
+    (pred / "instance" / f"{SCENE}.txt").rename(pred / "instance" / "scene0001_00.txt")
+    report.unlink()
+    assert main(args) == 1
+    err = "".join(capsys.readouterr().err.split())  # rich wraps long paths anywhere
+    assert f"predictionmissingforscene{SCENE}:expected{pred / 'instance' / SCENE}.txt" in err
+    assert not report.exists()
+    lines = (pred / "instance" / "scene0001_00.txt").read_text().split()
+    (pred / "instance" / f"{SCENE}.txt").write_text("\n".join(lines[:-1]) + "\n")
+    assert main(args) == 1
+    err = "".join(capsys.readouterr().err.split())
+    assert f"{SCENE}.txt" in err and "is11elements" in err and "is12elements" in err

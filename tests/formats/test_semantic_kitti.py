@@ -341,7 +341,7 @@ def test_cli_eval_config_and_min_points(tmp_path, capsys):
     assert "--min-points must be 0 or more, got -1" in " ".join(capsys.readouterr().err.split())
     missing = tmp_path / "nope.yaml"
     assert main([*base, "--config", str(missing)]) == 1
-    assert "nope.yaml" in capsys.readouterr().err
+    assert "nope.yaml" in "".join(capsys.readouterr().err.split())
     # coco-panoptic has neither option
     coco = tmp_path / "gt.json"
     coco.write_text("{}")

@@ -373,6 +373,47 @@ def read(path: Path, labels_tsv: str | Path | None = None, points: bool = True) 
     )
 
 
+def read_pair(
+    gt_path: Path,
+    pred_path: Path,
+    split: str | None = None,
+    sequences: list[str] | None = None,
+    **options: Any,
+) -> tuple[PanopticDataset, PanopticDataset]:
+    """Ground truth (scans, or benchmark label files) and predictions in the benchmark
+    layout (``instance/<scene>.txt``: ``nyu40 * 1000 + instance`` per vertex).
+
+    ``sequences`` keeps these scenes.  Every ground-truth scene needs a prediction file: a
+    missing one raises :class:`MissingFileError` naming it; predictions of other scenes are
+    left to the evaluation (ignored with a warning).
+    """
+    if split is not None:
+        raise FormatError("scannet takes no --split; select scenes with --sequences")
+    if options:
+        raise FormatError(f"scannet read_pair takes no option(s) {sorted(options)}")
+    gt = read(Path(gt_path), points=False)
+    if sequences:
+        unknown = sorted(set(sequences) - set(gt.keys()))
+        if unknown:
+            raise MissingFileError(f"scenes {unknown} are not in {gt_path}")
+        wanted = set(sequences)
+        gt = gt.filter(lambda sample: sample.key in wanted)
+    pred_root = Path(pred_path)
+    if not _is_benchmark(pred_root):
+        raise MissingFileError(
+            f"no predictions in {pred_root}: expected instance/<scene>.txt files (one "
+            "nyu40 * 1000 + instance value per vertex)"
+        )
+    pred = read(pred_root)
+    have = set(pred.keys())
+    for key in gt.keys():  # noqa: SIM118 - a dataset iterates samples, not keys
+        if key not in have:
+            raise MissingFileError(
+                f"prediction missing for scene {key}: expected {pred_root / 'instance' / (key + '.txt')}"
+            )
+    return gt, pred
+
+
 def _media_loader(mesh: Path) -> Callable[[], NDArray[Any]]:
     def load() -> NDArray[Any]:
         return vertex_points(read_ply_vertices(mesh))
