@@ -93,4 +93,4 @@ def test_prelabel_adds_a_missing_thing_with_a_few_clicks(scene):
     # car PQ 1 / (1 + 0.5) with one of its two instances missing, 7 other categories perfect
     assert run.curve[0] == (0, pytest.approx((7 + 2 / 3) / 8))
     assert run.reached and run.actions == 10
-    assert run.by_kind == {"clicks": 6, "vertices": 0, "picks": 3, "strokes": 1}
+    assert run.by_kind == {"clicks": 4, "vertices": 0, "picks": 3, "strokes": 3}

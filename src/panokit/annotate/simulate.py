@@ -187,25 +187,58 @@ def _contours(mask: NDArray[np.bool_]) -> list[NDArray[np.float64]]:
     return [c - 1.0 for c in found]
 
 
-def _thin_stroke(
+def _thin_strokes(
     y0: int, x0: int, part: NDArray[np.bool_]
-) -> tuple[tuple[tuple[float, float], ...], float, float]:
-    """One stroke along a thin part: through the centre of each row's (or column's) pixels."""
-    tall = part.shape[0] >= part.shape[1]
-    grid = part if tall else part.T
-    lines = np.flatnonzero(grid.any(axis=1))
-    centres = []
-    widths = []
-    for i in lines.tolist():
-        cols = np.flatnonzero(grid[i])
-        centres.append((i, float(cols.mean())))
-        widths.append(len(cols))
-    pts = np.array(centres, dtype=np.float64)
-    if not tall:
-        pts = pts[:, ::-1]
-    radius = max(0.5, float(np.median(widths)) / 2)
-    path = tuple((float(c + x0), float(r + y0)) for r, c in pts[:: max(1, len(pts) // 64)])
-    return path, radius, _path_length(pts)
+) -> list[tuple[tuple[tuple[float, float], ...], float, float]]:
+    """Strokes of radius 0.5 that trace a thin part run by run: a serpentine through
+    consecutive rows (or columns, whichever has fewer runs) whose single runs overlap; a row
+    with several runs gets one stroke per run."""
+    best: list[tuple[tuple[tuple[float, float], ...], float, float]] | None = None
+    for transpose in (False, True):
+        grid = part.T if transpose else part
+        strokes: list[tuple[tuple[tuple[float, float], ...], float, float]] = []
+        current: list[tuple[float, float]] = []
+        previous: tuple[int, int] | None = None
+
+        def flush(into: list[Any] = strokes, pts: list[tuple[float, float]] = current) -> None:
+            if pts:
+                into.append((tuple(pts), 0.5, _path_length(np.array(pts, dtype=np.float64))))
+                pts.clear()
+
+        for i in range(grid.shape[0]):
+            line = grid[i]
+            if not line.any():
+                flush()
+                previous = None
+                continue
+            edges = np.flatnonzero(np.diff(np.concatenate([[0], line.astype(np.int8), [0]])))
+            runs = list(zip(edges[0::2].tolist(), (edges[1::2] - 1).tolist(), strict=True))
+            if (
+                len(runs) == 1
+                and previous is not None
+                and runs[0][0] <= previous[1]
+                and runs[0][1] >= previous[0]
+            ):
+                a, b = runs[0]
+                ends = [(a, i), (b, i)] if len(current) % 4 == 0 else [(b, i), (a, i)]
+            else:
+                flush()
+                for a, b in runs[:-1]:
+                    current.extend([(a, i), (b, i)])
+                    flush()
+                a, b = runs[-1]
+                ends = [(a, i), (b, i)]
+            previous = runs[-1] if len(runs) == 1 else None
+            for c, r in ends:
+                current.append(
+                    (float(r + x0), float(c + y0)) if transpose else (float(c + x0), float(r + y0))
+                )
+            if previous is None:
+                flush()
+        flush()
+        if best is None or len(strokes) < len(best):
+            best = strokes
+    return best or []
 
 
 def _path_length(path: NDArray[np.float64]) -> float:
@@ -218,6 +251,7 @@ class Simulator:
     polygon_tolerances: Sequence[float] = (0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
     brush_radii: Sequence[int] = (1, 2, 4)
     min_part_area = 12
+    min_fix_area = 4
     error_weights: Sequence[float] = (0.01, 0.03, 0.1, 0.3, 1.0)
     click_gain = 0.3
 
@@ -386,7 +420,7 @@ class Simulator:
 
         if not (dist > r + 0.5).any():
             # too thin for the brush: one stroke through the middle of its rows (or columns)
-            return [_thin_stroke(y0, x0, part)]
+            return _thin_strokes(y0, x0, part)
         # outline with the fine brush, then ever wider strokes (radius doubling up to R)
         radius = r
         along(radius)
@@ -549,12 +583,12 @@ class Simulator:
                 s.label.ids != (target if target is not None else -1)
             )
             count = int(missing.sum())
-            if count < self.min_part_area:
+            if count < self.min_fix_area:
                 continue
             strokes: list[tuple[tuple[tuple[float, float], ...], float, float]] = []
             holder = PanopticImage(missing.astype(np.uint8), {1: Segment(cat)})
             for y0, x0, part, _ in _parts(holder, 1, fill_holes=False):
-                if part.sum() >= self.min_part_area:
+                if part.sum() >= self.min_fix_area:
                     strokes.extend(self._strokes(y0, x0, part, 1))
             if not strokes:
                 continue
