@@ -94,3 +94,21 @@ def test_prelabel_adds_a_missing_thing_with_a_few_clicks(scene):
     assert run.curve[0] == (0, pytest.approx((7 + 2 / 3) / 8))
     assert run.reached and run.actions == 10
     assert run.by_kind == {"clicks": 4, "vertices": 0, "picks": 3, "strokes": 3}
+
+
+def test_thin_parts_are_traced_exactly():
+    from panokit.annotate.geometry import stroke_index
+    from panokit.annotate.simulate import _thin_strokes
+
+    part = np.zeros((12, 9), dtype=bool)
+    part[0:3, 1:8] = True  # a sign plate
+    part[3:12, 4] = True  # on a pole
+    strokes = _thin_strokes(5, 7, part)
+    painted = np.zeros((20, 20), dtype=bool)
+    for path, radius, _ in strokes:
+        painted.ravel()[stroke_index((20, 20), path, radius)] = True
+    expected = np.zeros((20, 20), dtype=bool)
+    expected[5:17, 7:16] = part
+    assert (painted >= expected).all()  # every pixel of the part is painted
+    assert int((painted & ~expected).sum()) == 1  # the turn from plate to pole spills one
+    assert len(strokes) == 1
