@@ -26,77 +26,30 @@ id apart; official ground truth uses one id per stuff category, so this never di
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 
 from panokit.core.label import PanopticLabel
-from panokit.core.taxonomy import Category, Taxonomy
+from panokit.core.taxonomy import Taxonomy
 from panokit.errors import EvaluationError
+from panokit.eval.class_counts import ClassCountsAccumulator
 from panokit.eval.histogram import joint_histogram
-from panokit.eval.results import ClassResult, PQResult, Summary
 
 NAME = "bdd100k"
 MAX_DET = 100
 
 
-def _default_taxonomy() -> Taxonomy:
-    from panokit.formats.bdd100k import taxonomy
-
-    return taxonomy()
-
-
-class BddPQAccumulator:
+class BddPQAccumulator(ClassCountsAccumulator):
     """Mergeable per-category IoU/TP/FP/FN sums under the BDD100K toolkit's rules."""
 
-    def __init__(self, taxonomy: Taxonomy | None = None, protocol: Any = NAME) -> None:
-        self.taxonomy = taxonomy or _default_taxonomy()
-        self.protocol = protocol
-        self.classes: tuple[Category, ...] = tuple(
-            c for c in self.taxonomy if c.id != self.taxonomy.void_id
-        )
-        self._index = {c.id: i for i, c in enumerate(self.classes)}
-        size = len(self.classes)
-        self.iou = np.zeros(size, dtype=np.float64)
-        self.tp = np.zeros(size, dtype=np.int64)
-        self.fp = np.zeros(size, dtype=np.int64)
-        self.fn = np.zeros(size, dtype=np.int64)
-        self.images = 0
+    NAME = NAME
 
-    # ------------------------------------------------------------------- merging
-    def _check(self, other: object) -> BddPQAccumulator:
-        if not isinstance(other, BddPQAccumulator):
-            raise TypeError(f"cannot add {type(other).__name__} to a BddPQAccumulator")
-        if other.classes != self.classes:
-            raise EvaluationError("cannot merge bdd100k accumulators of different taxonomies")
-        return other
+    @classmethod
+    def default_taxonomy(cls) -> Taxonomy:
+        """The 40 BDD100K panoptic categories."""
+        from panokit.formats.bdd100k import taxonomy
 
-    def __iadd__(self, other: BddPQAccumulator) -> BddPQAccumulator:
-        other = self._check(other)
-        self.iou += other.iou
-        self.tp += other.tp
-        self.fp += other.fp
-        self.fn += other.fn
-        self.images += other.images
-        return self
-
-    def __add__(self, other: BddPQAccumulator) -> BddPQAccumulator:
-        out = self.copy()
-        out += other
-        return out
-
-    def __radd__(self, other: Any) -> BddPQAccumulator:
-        if other == 0:
-            return self.copy()
-        return self.__add__(other)
-
-    def copy(self) -> BddPQAccumulator:
-        """An independent copy."""
-        out = BddPQAccumulator(self.taxonomy, self.protocol)
-        out.iou = self.iou.copy()
-        out.tp, out.fp, out.fn = self.tp.copy(), self.fp.copy(), self.fn.copy()
-        out.images = self.images
-        return out
+        return taxonomy()
 
     # -------------------------------------------------------------------- update
     def update(
@@ -123,8 +76,8 @@ class BddPQAccumulator:
         p_cats = np.array([pred.segments[int(s)].category_id for s in p_ids], dtype=np.int64)
         g_valid = ~np.array([gt.segments[int(s)].iscrowd for s in g_ids], dtype=bool)
         p_valid = ~np.array([pred.segments[int(s)].iscrowd for s in p_ids], dtype=bool)
-        self.images += 1
         if len(g_ids) == 0 and len(p_ids) == 0:
+            self.add()
             return
         inter = hist[1:, 1:].astype(np.float64)
         g_area = hist[1:, :].sum(axis=1, keepdims=True).astype(np.float64)
@@ -156,62 +109,12 @@ class BddPQAccumulator:
             if not p_valid[j] or j in matched or inv_iofs[j] > 0.5:
                 continue
             stats.setdefault(int(p_cats[j]), [0.0, 0, 0, 0])[2] += 1
-        for cat_id, (iou, tp, fp, fn) in stats.items():
-            k = self._index.get(cat_id)
-            if k is None:
-                continue  # e.g. category 0: not among the evaluated categories
-            self.iou[k] += iou
-            self.tp[k] += int(tp)
-            self.fp[k] += int(fp)
-            self.fn[k] += int(fn)
+        self.add(by_category=stats)
 
     def update_many(self, pairs: Iterable[tuple[PanopticLabel, PanopticLabel]]) -> None:
         """Add several image pairs."""
         for gt, pred in pairs:
             self.update(gt, pred)
-
-    # -------------------------------------------------------------------- result
-    def _row(self, k: int) -> ClassResult:
-        cat = self.classes[k]
-        iou, tp, fp, fn = float(self.iou[k]), int(self.tp[k]), int(self.fp[k]), int(self.fn[k])
-        if tp + fp + fn == 0:
-            return ClassResult(cat.id, cat.name, cat.isthing, 0.0, 0.0, 0.0, tp, fp, fn, iou)
-        denominator = tp + 0.5 * fp + 0.5 * fn
-        sq = iou / tp if tp else 0.0
-        return ClassResult(
-            cat.id, cat.name, cat.isthing, iou / denominator, sq, tp / denominator, tp, fp, fn, iou
-        )
-
-    @staticmethod
-    def _summary(rows: list[ClassResult]) -> Summary:
-        counted = [r for r in rows if r.counted]
-        tp = sum(r.tp for r in counted)
-        fp = sum(r.fp for r in counted)
-        fn = sum(r.fn for r in counted)
-        n = len(counted)
-        if n == 0:
-            return Summary(0.0, 0.0, 0.0, 0, tp, fp, fn)
-        return Summary(
-            sum(r.pq for r in counted) / n,
-            sum(r.sq for r in counted) / n,
-            sum(r.rq for r in counted) / n,
-            n,
-            tp,
-            fp,
-            fn,
-        )
-
-    def result(self) -> PQResult:
-        """PQ, SQ, RQ overall (``all``), for things and for stuff, and per category."""
-        rows = [self._row(k) for k in range(len(self.classes))]
-        return PQResult(
-            protocol=NAME,
-            all=self._summary(rows),
-            things=self._summary([r for r in rows if r.isthing]),
-            stuff=self._summary([r for r in rows if not r.isthing]),
-            per_class=rows,
-            extra={"images": float(self.images)},
-        )
 
     def __repr__(self) -> str:
         return f"BddPQAccumulator({len(self.classes)} classes, {self.images} images)"

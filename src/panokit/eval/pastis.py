@@ -33,17 +33,11 @@ from numpy.typing import NDArray
 from panokit.core.label import PanopticImage, PanopticLabel
 from panokit.core.taxonomy import Category, Taxonomy
 from panokit.errors import EvaluationError
-from panokit.eval.results import ClassResult, PQResult, Summary
+from panokit.eval.class_counts import ClassCountsAccumulator
 
 NAME = "pastis"
 VOID_CLASS = 19
 IOU_THRESHOLD = np.float32(0.5)
-
-
-def _default_taxonomy() -> Taxonomy:
-    from panokit.formats.pastis import taxonomy
-
-    return taxonomy()
 
 
 def _pairs(
@@ -139,51 +133,23 @@ def panoptic_meter_counts(
     return counts, ious
 
 
-class PastisPQAccumulator:
+class PastisPQAccumulator(ClassCountsAccumulator):
     """Mergeable PanopticMeter sums over the crop classes of the PASTIS taxonomy."""
 
-    def __init__(self, taxonomy: Taxonomy | None = None, protocol: Any = NAME) -> None:
-        self.taxonomy = taxonomy or _default_taxonomy()
-        self.protocol = protocol
-        self.classes: tuple[Category, ...] = tuple(
-            c for c in self.taxonomy.evaluated if c.id != self.taxonomy.void_id
-        )
-        size = len(self.classes)
-        self.counts = np.zeros((size, 3), dtype=np.int64)
-        self.iou = np.zeros(size, dtype=np.float64)
-        self.images = 0
+    NAME = NAME
+    PQ_AS_PRODUCT = True
 
-    def _check(self, other: object) -> PastisPQAccumulator:
-        if not isinstance(other, PastisPQAccumulator):
-            raise TypeError(f"cannot add {type(other).__name__} to a PastisPQAccumulator")
-        if other.classes != self.classes:
-            raise EvaluationError("cannot merge pastis accumulators of different taxonomies")
-        return other
+    @classmethod
+    def default_taxonomy(cls) -> Taxonomy:
+        """The PASTIS classes (0 background, 1-18 crops, 19 void)."""
+        from panokit.formats.pastis import taxonomy
 
-    def __iadd__(self, other: PastisPQAccumulator) -> PastisPQAccumulator:
-        other = self._check(other)
-        self.counts += other.counts
-        self.iou += other.iou
-        self.images += other.images
-        return self
+        return taxonomy()
 
-    def __add__(self, other: PastisPQAccumulator) -> PastisPQAccumulator:
-        out = self.copy()
-        out += other
-        return out
-
-    def __radd__(self, other: Any) -> PastisPQAccumulator:
-        if other == 0:
-            return self.copy()
-        return self.__add__(other)
-
-    def copy(self) -> PastisPQAccumulator:
-        """An independent copy."""
-        out = PastisPQAccumulator(self.taxonomy, self.protocol)
-        out.counts = self.counts.copy()
-        out.iou = self.iou.copy()
-        out.images = self.images
-        return out
+    @staticmethod
+    def select(taxonomy: Taxonomy) -> tuple[Category, ...]:
+        """The evaluated classes but void: the crops 1-18."""
+        return tuple(c for c in taxonomy.evaluated if c.id != taxonomy.void_id)
 
     def update(
         self,
@@ -217,52 +183,10 @@ class PastisPQAccumulator:
         counts, ious = panoptic_meter_counts(
             instance_pred, semantic_pred, instance_true, semantic_true, [c.id for c in self.classes]
         )
-        self.counts += counts
-        self.iou += ious
-        self.images += 1
-
-    def result(self) -> PQResult:
-        """PQ, SQ, RQ averaged over the crop classes that occurred (all are things)."""
-        rows: list[ClassResult] = []
-        for k, cat in enumerate(self.classes):
-            tp, fp, fn = (int(v) for v in self.counts[k])
-            iou = float(self.iou[k])
-            sq = iou / tp if tp else 0.0
-            denominator = tp + 0.5 * fp + 0.5 * fn
-            rq = tp / denominator if denominator else 0.0
-            rows.append(
-                ClassResult(cat.id, cat.name, cat.isthing, sq * rq, sq, rq, tp, fp, fn, iou)
-            )
-        return PQResult(
-            protocol=NAME,
-            all=_summary(rows),
-            things=_summary([r for r in rows if r.isthing]),
-            stuff=_summary([r for r in rows if not r.isthing]),
-            per_class=rows,
-            extra={"images": float(self.images)},
-        )
+        self.add(counts, ious)
 
     def __repr__(self) -> str:
         return f"PastisPQAccumulator({len(self.classes)} classes, {self.images} patches)"
-
-
-def _summary(rows: list[ClassResult]) -> Summary:
-    counted = [r for r in rows if r.counted]
-    n = len(counted)
-    tp = sum(r.tp for r in counted)
-    fp = sum(r.fp for r in counted)
-    fn = sum(r.fn for r in counted)
-    if n == 0:
-        return Summary(0.0, 0.0, 0.0, 0, tp, fp, fn)
-    return Summary(
-        sum(r.pq for r in counted) / n,
-        sum(r.sq for r in counted) / n,
-        sum(r.rq for r in counted) / n,
-        n,
-        tp,
-        fp,
-        fn,
-    )
 
 
 __all__ = ["NAME", "PastisPQAccumulator", "panoptic_meter_counts"]
