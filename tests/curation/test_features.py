@@ -47,6 +47,10 @@ def test_dataset_features_fill_missing_media_with_the_mean():
     assert table.values[0, -4:] == pytest.approx(np.sqrt([0.04, 0.10, 0.46, 0.39]))
     labels_only = dataset_features(ds, media=False)
     assert labels_only.names == ["label.person", "label.car", "label.road", "label.sky"]
+    # two processes give the same table, rows in dataset order
+    parallel = dataset_features(ds, workers=2)
+    assert parallel.keys == table.keys and parallel.names == table.names
+    np.testing.assert_array_equal(parallel.values, table.values)
 
 
 def test_scan_features():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
     p.add_argument("--out", type=Path, required=True, help="file of chosen keys, one per line")
     p.add_argument("--json", type=Path, help="write the selection and its radii as JSON")
+    p.add_argument("--workers", type=int, default=1, help="processes (0: every core)")
     p.set_defaults(handler=cmd_select)
 
     p = subparsers.add_parser("dedup", help="find near-duplicate images and repeated scans")
@@ -246,7 +248,9 @@ def cmd_select(args: argparse.Namespace) -> int:
         features = table.values
     else:
         with _progress("features", len(dataset)) as advance:
-            table = dataset_features(dataset, media=not args.no_media, progress=advance)
+            table = dataset_features(
+                dataset, media=not args.no_media, progress=advance, workers=args.workers
+            )
         features = table.standardized()
     presence = None
     if args.strategy == "class-balanced":
@@ -280,8 +284,14 @@ def cmd_select(args: argparse.Namespace) -> int:
     out.print(
         f"[green]chose[/] {len(chosen)} of {len(keys)} samples ({args.strategy}) -> {args.out}"
     )
+    before = (
+        f"{result.radius_before:.4g}"
+        if math.isfinite(result.radius_before)
+        else "unbounded (nothing chosen yet)"
+    )
     out.print(
-        f"coverage radius: before {result.radius_before:.4g}, after {result.radius_after:.4g}"
+        f"coverage radius (largest distance from a sample to its nearest chosen one): "
+        f"before {before}, after {result.radius_after:.4g}"
         + (f" (a random subset of the same size: {baseline:.4g})" if baseline == baseline else "")
     )
     return 0

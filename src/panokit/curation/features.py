@@ -7,6 +7,7 @@ statistics compared by ``panokit shift``.  They are cheap (images are subsampled
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,38 +203,88 @@ def sample_media_features(
     return image_features(media)
 
 
+_Row = tuple["NDArray[np.float64] | None", "NDArray[np.float64] | None", bool]
+_WORKER: dict[str, Any] = {}
+
+
+def _sample_rows(sample: Sample, media: bool, labels: bool, taxonomy: Taxonomy) -> _Row:
+    """(media features or None, composition or None, whether the label is a scan)."""
+    label = sample.load_label() if sample.has_label and (labels or media) else None
+    media_row = sample_media_features(sample, label) if media else None
+    comp_row = None
+    if labels:
+        comp_row = (
+            np.sqrt(composition(label, taxonomy)) if label is not None else np.zeros(len(taxonomy))
+        )
+    return media_row, comp_row, isinstance(label, PanopticPointCloud)
+
+
+def _init_worker(dataset: PanopticDataset, media: bool, labels: bool) -> None:
+    _WORKER.update(dataset=dataset, media=media, labels=labels)
+
+
+def _rows_of_range(bounds: tuple[int, int]) -> list[_Row]:
+    dataset: PanopticDataset = _WORKER["dataset"]
+    return [
+        _sample_rows(dataset[i], _WORKER["media"], _WORKER["labels"], dataset.taxonomy)
+        for i in range(*bounds)
+    ]
+
+
+def _all_rows(
+    dataset: PanopticDataset,
+    media: bool,
+    labels: bool,
+    progress: Callable[[int], None] | None,
+    workers: int,
+) -> list[_Row]:
+    total = len(dataset)
+    if workers <= 0:
+        workers = os.cpu_count() or 1
+    workers = max(1, min(workers, total))
+    rows: list[_Row] = []
+    if workers == 1:
+        for sample in dataset:
+            rows.append(_sample_rows(sample, media, labels, dataset.taxonomy))
+            if progress is not None:
+                progress(1)
+        return rows
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    size = max(1, min(64, total // (workers * 4)))
+    ranges = [(i, min(i + size, total)) for i in range(0, total, size)]
+    with context.Pool(workers, initializer=_init_worker, initargs=(dataset, media, labels)) as pool:
+        for part in pool.imap(_rows_of_range, ranges):  # in order
+            rows.extend(part)
+            if progress is not None:
+                progress(len(part))
+    return rows
+
+
 def dataset_features(
     dataset: PanopticDataset,
     media: bool = True,
     labels: bool = True,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> FeatureTable:
     """Built-in features of every sample: media statistics (``media``) then the category
     composition of the label (``labels``; the square root of each share).
 
     Samples without media get the mean media features of the others; samples without a
-    label get an all-zero composition.
+    label get an all-zero composition.  Only the small per-sample rows are kept; ``workers``
+    > 1 spreads the samples over processes (forked; 0 uses every core).
     """
     taxonomy = dataset.taxonomy
-    media_rows: list[NDArray[np.float64] | None] = []
-    comp_rows: list[NDArray[np.float64]] = []
+    rows = _all_rows(dataset, media, labels, progress, workers)
+    media_rows = [r[0] for r in rows]
+    comp_rows = [r[1] for r in rows if r[1] is not None]
     media_names: list[str] = []
-    for sample in dataset:
-        label = sample.load_label() if sample.has_label and (labels or media) else None
-        if media:
-            row = sample_media_features(sample, label)
-            if row is not None and not media_names:
-                is_scan = isinstance(label, PanopticPointCloud)
-                media_names = list(SCAN_FEATURES if is_scan else IMAGE_FEATURES)
-            media_rows.append(row)
-        if labels:
-            comp_rows.append(
-                np.sqrt(composition(label, taxonomy))
-                if label is not None
-                else np.zeros(len(taxonomy))
-            )
-        if progress is not None:
-            progress(1)
+    first = next((r for r in rows if r[0] is not None), None)
+    if media and first is not None:
+        media_names = list(SCAN_FEATURES if first[2] else IMAGE_FEATURES)
     blocks: list[NDArray[np.float64]] = []
     names: list[str] = []
     present = [r for r in media_rows if r is not None]

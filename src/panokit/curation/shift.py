@@ -328,12 +328,12 @@ def compare(
 
 
 def _media_features(
-    dataset: PanopticDataset, progress: Callable[[int], None] | None
+    dataset: PanopticDataset, progress: Callable[[int], None] | None, workers: int = 1
 ) -> FeatureTable | None:
     has_media = any(s.media_loader is not None for s in dataset)
     if not has_media and dataset.modality != "pointcloud":
         return None
-    table = dataset_features(dataset, media=True, labels=False, progress=progress)
+    table = dataset_features(dataset, media=True, labels=False, progress=progress, workers=workers)
     return table if table.values.shape[1] else None
 
 
@@ -351,7 +351,8 @@ def domain_shift(
 
     Different taxonomies without a map raise :class:`TaxonomyError` naming the difference.
     With ``media`` the image (or scan) statistics of both are compared too.  ``workers``
-    is passed to :func:`~panokit.curation.stats.compute_stats`.
+    is passed to :func:`~panokit.curation.stats.compute_stats` and to
+    :func:`~panokit.curation.features.dataset_features`.
     """
     require_samples(dataset_a)
     require_samples(dataset_b)
@@ -371,6 +372,6 @@ def domain_shift(
     )
     feats_a = feats_b = None
     if media:
-        feats_a = _media_features(dataset_a, progress)
-        feats_b = _media_features(dataset_b, progress)
+        feats_a = _media_features(dataset_a, progress, workers)
+        feats_b = _media_features(dataset_b, progress, workers)
     return compare(stats_a, stats_b, feats_a, feats_b, name_a, name_b)
