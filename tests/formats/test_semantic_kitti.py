@@ -365,3 +365,16 @@ def test_predictions_in_learning_ids_are_refused_with_a_hint(tmp_path):
         r"learning_map_inv",
     ):
         panokit.evaluate(gt, pred, protocol="semantic-kitti", workers=1)
+
+
+def test_a_predictions_only_tree_reads_its_predictions(tmp_path):
+    root = _tree(tmp_path / "kitti", n=2, points=500)
+    preds = tmp_path / "preds" / "sequences" / "08"
+    preds.mkdir(parents=True)
+    (root / "sequences/08/predictions").rename(preds / "predictions")
+    assert detect_format(tmp_path / "preds").name == "semantic-kitti"
+    ds = panokit.read(tmp_path / "preds", format="semantic-kitti")
+    assert ds.keys() == ["08/000000", "08/000001"] and ds.meta["labels"] == "predictions"
+    expected = np.fromfile(preds / "predictions/000001.label", "<u4")
+    assert np.array_equal(sk.raw_from_label(ds[1].load_label()), expected)
+    assert len(panokit.read(root, format="semantic-kitti")) == 2  # ground truth: labels/

@@ -251,7 +251,7 @@ def read(
     path: Path,
     split: str | None = None,
     sequences: Sequence[str | int] | None = None,
-    labels: str = "labels",
+    labels: str | None = None,
     config: str | Path | SemanticKittiConfig | None = None,
     points: bool = True,
     strict: bool = True,
@@ -259,7 +259,8 @@ def read(
     """Open a SemanticKITTI tree (``path`` holds ``sequences/``, or is it).
 
     ``labels`` is the per-sequence label folder: ``labels`` (ground truth) or
-    ``predictions``.  ``split`` (train / valid / test of the config) or ``sequences``
+    ``predictions`` (default: ``labels``, or ``predictions`` for a tree that has only
+    prediction folders).  ``split`` (train / valid / test of the config) or ``sequences``
     (e.g. ``["08"]``) select sequences; by default every sequence folder is read.
     ``config`` is a user ``semantic-kitti.yaml`` (default: the official tables).  With
     ``points`` each label carries its scan as ``points`` (channels x, y, z, remission).
@@ -267,6 +268,10 @@ def read(
     """
     cfg = config if isinstance(config, SemanticKittiConfig) else load_config(config)
     root = _sequences_root(Path(path))
+    if labels is None:
+        labels = "labels"
+        if root.is_dir() and not any(root.glob("*/labels")) and any(root.glob("*/predictions")):
+            labels = "predictions"
     taxonomy = cfg.raw_taxonomy
     samples: list[Sample] = []
     for seq in _select_sequences(root, cfg, split, sequences):
