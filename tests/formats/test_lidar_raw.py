@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from panokit.core.codecs import SPLIT_16
-from panokit.errors import FormatError
+from panokit.errors import FormatError, MissingFileError
 from panokit.formats.lidar_raw import (
     RawScan,
     dense_codes,
@@ -63,8 +63,18 @@ def test_raw_scan_checks(tmp_path):
     ):
         read_panoptic_npz(tmp_path / "p.npz")
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    with pytest.raises(FormatError, match=r"bad\.npz: not a readable \.npz file"):
+    with pytest.raises(
+        FormatError,
+        match=r"bad\.npz: not a \.npz file \(a zip archive holding the array 'data'\); it "
+        r"starts with b'not '",
+    ):
         read_panoptic_npz(tmp_path / "bad.npz")
+    zipped = (tmp_path / "p.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(zipped[: len(zipped) // 2])
+    with pytest.raises(FormatError, match=r"cut\.npz: not a readable \.npz file"):
+        read_panoptic_npz(tmp_path / "cut.npz")
+    with pytest.raises(MissingFileError, match=r"panoptic label file not found: .*gone\.npz"):
+        read_panoptic_npz(tmp_path / "gone.npz")
 
 
 def test_raw_scans_refuse_truncated_files(tmp_path):

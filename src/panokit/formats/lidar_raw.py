@@ -189,6 +189,16 @@ def read_panoptic_npz(path: Path) -> NDArray[np.uint16]:
     import zipfile
 
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except FileNotFoundError:
+        raise MissingFileError(f"panoptic label file not found: {path}") from None
+    if magic != b"PK\x03\x04":
+        raise FormatError(
+            f"{path}: not a .npz file (a zip archive holding the array 'data'); it starts "
+            f"with {magic!r}"
+        )
+    try:
         with np.load(path, allow_pickle=False) as archive:
             if "data" not in archive.files:
                 raise FormatError(
