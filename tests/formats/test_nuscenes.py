@@ -304,3 +304,18 @@ def test_cli_eval_split_lidarseg_and_min_points(tmp_path, capsys):
 
 def _err(capsys) -> str:
     return " ".join(capsys.readouterr().err.split())
+
+
+def test_split_needs_a_record_for_every_sample_of_its_scenes(tmp_path):
+    data, _, tokens = _tree(tmp_path, n=3, points=300)
+    table = data / VERSION / "panoptic.json"
+    records = json.loads(table.read_text())
+    table.write_text(json.dumps([r for r in records if r["sample_data_token"] != tokens[1]]))
+    assert len(panokit.read(data, format="nuscenes")) == 2  # without a split: what is listed
+    sample = json.loads((data / VERSION / "sample_data.json").read_text())[1]["sample_token"]
+    with pytest.raises(
+        FormatError,
+        match=rf"sample.json: 1 samples of split 'val' have no record in panoptic.json \(e.g. "
+        rf"sample {sample} of scene scene-0003\); nuscenes-devkit evaluates every keyframe",
+    ):
+        panokit.read(data, format="nuscenes", split="val")

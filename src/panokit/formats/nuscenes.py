@@ -306,8 +306,10 @@ def _select(
     sd_path: Path,
     split: str | None,
     scenes: Sequence[str] | None,
+    table_name: str = "the label table",
 ) -> list[Sample]:
-    """The samples of an official split and/or of named scenes (meta gets ``scene``)."""
+    """The samples of an official split and/or of named scenes (meta gets ``scene``); every
+    sample of those scenes must have a label record."""
     why = f"select split {split!r}" if split is not None else "select scenes"
     scene_of, present = _scene_of_samples(tables, why)
     wanted: set[str] | None = None
@@ -338,6 +340,18 @@ def _select(
             )
         if wanted is None or scene in wanted:
             out.append(replace(sample, meta={**sample.meta, "scene": scene}))
+    if wanted is not None:  # the devkit walks every keyframe of these scenes
+        labeled = {str(s.meta.get("sample_token")) for s in out}
+        unlabeled = sorted(
+            t for t, scene in scene_of.items() if scene in wanted and t not in labeled
+        )
+        if unlabeled:
+            what = f"split {split!r}" if split is not None else "the selected scenes"
+            raise FormatError(
+                f"{tables / 'sample.json'}: {len(unlabeled)} samples of {what} have no record "
+                f"in {table_name} (e.g. sample {unlabeled[0]} of scene {scene_of[unlabeled[0]]}); "
+                "nuscenes-devkit evaluates every keyframe of the split's scenes"
+            )
     return out
 
 
@@ -415,7 +429,7 @@ def read(
             )
         )
     if split is not None or scenes:
-        samples = _select(samples, tables, sd_path, split, scenes)
+        samples = _select(samples, tables, sd_path, split, scenes, table_path.name)
         if not samples:
             raise FormatError(
                 f"{table_path}: no record belongs to "
