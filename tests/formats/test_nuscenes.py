@@ -319,3 +319,13 @@ def test_split_needs_a_record_for_every_sample_of_its_scenes(tmp_path):
         rf"sample {sample} of scene scene-0003\); nuscenes-devkit evaluates every keyframe",
     ):
         panokit.read(data, format="nuscenes", split="val")
+
+
+def test_a_lidarseg_only_dataroot_reads_its_lidarseg_labels(tmp_path):
+    data, results = tmp_path / "data", tmp_path / "results"
+    tokens = write_nuscenes_tree(data, results, 2, seed=4, n_points=400, lidarseg=True)
+    (data / VERSION / "panoptic.json").unlink()
+    ds = panokit.read(data, format="nuscenes")
+    assert ds.meta["task"] == "lidarseg" and ds.keys() == tokens
+    _, gt, _ = nuscenes_scan(4, 1, 400)
+    assert np.array_equal(ds[1].load_label().semantic(), gt // 1000)

@@ -367,8 +367,9 @@ def read(
     """Open a nuScenes dataroot (ground truth) or a results folder (predictions).
 
     Ground truth: ``version`` is the tables folder (detected when there is one), ``task``
-    picks ``panoptic.json`` (default) or ``lidarseg.json``; ``classes="challenge"`` maps
-    the labels to the 16 challenge classes on load; ``split`` (an official split, e.g.
+    picks ``panoptic.json`` or ``lidarseg.json`` (default: panoptic when the tables have
+    it); ``classes="challenge"`` maps the labels to the 16 challenge classes on load;
+    ``split`` (an official split, e.g.
     ``"val"``) and/or ``scenes`` (scene names) keep the records of those scenes.  Results:
     ``split`` is the sub-folder of ``panoptic/`` or ``lidarseg/`` (detected when there is
     one).  Samples are keyed by the lidar ``sample_data`` token; every record must resolve
@@ -379,10 +380,14 @@ def read(
         if scenes:
             raise FormatError(f"{root}: a results folder cannot be selected by scenes")
         return read_results(root, split=split, task=task)
-    task = task or "panoptic"
+    tables = _version_dir(root, version)
+    if task is None:  # nuScenes-lidarseg alone has no panoptic.json
+        has_panoptic = (tables / "panoptic.json").is_file()
+        task = (
+            "panoptic" if has_panoptic or not (tables / "lidarseg.json").is_file() else "lidarseg"
+        )
     if task not in _SUFFIX:
         raise FormatError(f"unknown nuScenes task {task!r}; use 'panoptic' or 'lidarseg'")
-    tables = _version_dir(root, version)
     category_path = tables / "category.json"
     general_taxonomy(_load_table(category_path), category_path)
     table_path = tables / f"{task}.json"
