@@ -334,7 +334,7 @@ def write_nuscenes_tree(
         )
         panoptic.append(
             {
-                "token": md5(f"p-{seed}-{i}"),
+                "token": token,  # as in nuScenes: the devkit looks records up by it
                 "sample_data_token": token,
                 "filename": f"panoptic/{version}/{token}_panoptic.npz",
             }

@@ -329,3 +329,35 @@ def test_a_lidarseg_only_dataroot_reads_its_lidarseg_labels(tmp_path):
     assert ds.meta["task"] == "lidarseg" and ds.keys() == tokens
     _, gt, _ = nuscenes_scan(4, 1, 400)
     assert np.array_equal(ds[1].load_label().semantic(), gt // 1000)
+
+
+def test_write_lidarseg_ground_truth_and_results(tmp_path):
+    data, results = tmp_path / "data", tmp_path / "results"
+    tokens = write_nuscenes_tree(data, results, 2, seed=4, n_points=5000, lidarseg=True)
+    gt = panokit.read(data, format="nuscenes", task="lidarseg")
+    out = panokit.write(gt, tmp_path / "gt", format="nuscenes", task="lidarseg")
+    records = json.loads((out / "v1.0-panokit/lidarseg.json").read_text())
+    assert [r["token"] for r in records] == [r["sample_data_token"] for r in records] == tokens
+    back = panokit.read(out, format="nuscenes")
+    assert back.meta["task"] == "lidarseg" and back.keys() == tokens
+    for a, b in zip(gt, back, strict=True):
+        assert np.array_equal(a.load_label().semantic(), b.load_label().semantic())
+        name = f"lidarseg/v1.0-panokit/{a.key}_lidarseg.bin"
+        assert (out / name).read_bytes() == (
+            data / f"lidarseg/{VERSION}/{a.key}_lidarseg.bin"
+        ).read_bytes()
+    preds = panokit.read(results, format="nuscenes", task="lidarseg")
+    written = panokit.write(
+        preds, tmp_path / "res", format="nuscenes", task="lidarseg", split="val"
+    )
+    for token in tokens:
+        name = f"lidarseg/val/{token}_lidarseg.bin"
+        assert (written / name).read_bytes() == (results / name).read_bytes()
+    assert json.loads((written / "val/submission.json").read_text())["meta"]["use_lidar"]
+    # ground truth has void points: as results (challenge classes) it is refused
+    challenge = panokit.read(data, format="nuscenes", task="lidarseg", classes="challenge")
+    with pytest.raises(
+        FormatError, match=r"points have no class \(void\); nuScenes-lidarseg results"
+    ):
+        panokit.write(challenge, tmp_path / "bad", format="nuscenes", task="lidarseg")
+    assert not (tmp_path / "bad").exists()

@@ -658,17 +658,26 @@ def write(
     version: str = "v1.0-panokit",
     label_map: LabelMap | str | None = None,
     meta: Mapping[str, Any] | None = None,
+    task: Task = "panoptic",
 ) -> None:
     """Write ground truth (tables + ``panoptic/<version>/`` + sweeps) or, with
     ``results``, the results layout ``panoptic/<split>/<token>_panoptic.npz`` (challenge
     classes; general labels are mapped with the official map) + ``<split>/submission.json``
     (``meta`` overrides its fields; ``task`` defaults to ``segmentation``).  By default
-    labels in the challenge classes are written as results, others as ground truth."""
+    labels in the challenge classes are written as results, others as ground truth.
+
+    ``task="lidarseg"`` writes nuScenes-lidarseg instead: ``lidarseg/<version>/*.bin`` +
+    ``lidarseg.json`` (uint8 general class per point), or the results
+    ``lidarseg/<split>/<token>_lidarseg.bin`` (uint8 challenge class 1..16: a point
+    without a class is an error, as the devkit refuses 0).  Label records take the
+    sample_data token as their token (the devkit looks them up by it)."""
+    if task not in _SUFFIX:
+        raise FormatError(f"unknown nuScenes task {task!r}; use 'panoptic' or 'lidarseg'")
     if results is None:
         results = dataset.taxonomy == CHALLENGE_TAXONOMY
     target = CHALLENGE_TAXONOMY if results else GENERAL_TAXONOMY
     mapping = _to_taxonomy(dataset, target, label_map)
-    label_dir = out / "panoptic" / (split if results else version)
+    label_dir = out / task / (split if results else version)
     label_dir.mkdir(parents=True)
     panoptic_records: list[dict[str, Any]] = []
     sample_data: list[dict[str, Any]] = []
@@ -689,8 +698,17 @@ def write(
         if token in seen:
             raise FormatError(f"{where}: two samples have the token {token}")
         seen.add(token)
-        values = _encode(label, where)
-        (label_dir / f"{token}_panoptic.npz").write_bytes(_npz_bytes(values))
+        name = f"{token}{_SUFFIX[task]}"
+        if task == "panoptic":
+            (label_dir / name).write_bytes(_npz_bytes(_encode(label, where)))
+        else:
+            classes = label.semantic()
+            if results and (classes == 0).any():
+                raise FormatError(
+                    f"{where}: {int((classes == 0).sum())} points have no class (void); "
+                    "nuScenes-lidarseg results give every point a class 1..16"
+                )
+            (label_dir / name).write_bytes(classes.astype(np.uint8).tobytes())
         if results:
             continue
         filename = f"samples/LIDAR_TOP/{token}.pcd.bin"
@@ -712,11 +730,7 @@ def write(
             }
         )
         panoptic_records.append(
-            {
-                "token": hashlib.md5(f"panoptic-{token}".encode()).hexdigest(),
-                "sample_data_token": token,
-                "filename": f"panoptic/{version}/{token}_panoptic.npz",
-            }
+            {"token": token, "sample_data_token": token, "filename": f"{task}/{version}/{name}"}
         )
     if results:
         submission: dict[str, Any] = {
@@ -745,7 +759,7 @@ def write(
     for name, table in (
         ("category", categories),
         ("sample_data", sample_data),
-        ("panoptic", panoptic_records),
+        (task, panoptic_records),
     ):
         (tables / f"{name}.json").write_text(json.dumps(table, indent=1))
 
