@@ -335,7 +335,7 @@ def test_write_lidarseg_ground_truth_and_results(tmp_path):
     data, results = tmp_path / "data", tmp_path / "results"
     tokens = write_nuscenes_tree(data, results, 2, seed=4, n_points=5000, lidarseg=True)
     gt = panokit.read(data, format="nuscenes", task="lidarseg")
-    out = panokit.write(gt, tmp_path / "gt", format="nuscenes", task="lidarseg")
+    out = panokit.write(gt, tmp_path / "gt", format="nuscenes")  # the task it was read with
     records = json.loads((out / "v1.0-panokit/lidarseg.json").read_text())
     assert [r["token"] for r in records] == [r["sample_data_token"] for r in records] == tokens
     back = panokit.read(out, format="nuscenes")

@@ -658,7 +658,7 @@ def write(
     version: str = "v1.0-panokit",
     label_map: LabelMap | str | None = None,
     meta: Mapping[str, Any] | None = None,
-    task: Task = "panoptic",
+    task: Task | None = None,
 ) -> None:
     """Write ground truth (tables + ``panoptic/<version>/`` + sweeps) or, with
     ``results``, the results layout ``panoptic/<split>/<token>_panoptic.npz`` (challenge
@@ -670,7 +670,10 @@ def write(
     ``lidarseg.json`` (uint8 general class per point), or the results
     ``lidarseg/<split>/<token>_lidarseg.bin`` (uint8 challenge class 1..16: a point
     without a class is an error, as the devkit refuses 0).  Label records take the
-    sample_data token as their token (the devkit looks them up by it)."""
+    sample_data token as their token (the devkit looks them up by it).  ``task`` defaults
+    to the task of a nuScenes dataset that was read (lidarseg stays lidarseg), else panoptic."""
+    if task is None:
+        task = dataset.meta.get("task", "panoptic") if dataset.format == NAME else "panoptic"
     if task not in _SUFFIX:
         raise FormatError(f"unknown nuScenes task {task!r}; use 'panoptic' or 'lidarseg'")
     if results is None:
