@@ -108,6 +108,7 @@ def test_write_read_round_trip_every_source(tmp_path):
         "instances",
         "labels",
         "panoptic",
+        "polygons",
     ]
     assert (
         json.loads((root / "config_v2.0.json").read_text())["labels"][-1]["name"]
@@ -125,6 +126,12 @@ def test_write_read_round_trip_every_source(tmp_path):
         assert b.equals(a), source
         a, b = (d[1].load_label() for d in (dataset(), back))  # arbitrary segment ids
         assert b.same_partition(a) and (source == "instances" or b.equals(a)), source
+    # the polygons give back the same segments (void pixels included) on these labels
+    polygons = panokit.read(root, format="mapillary-vistas", source="polygons")
+    for a, b in zip(dataset(), polygons, strict=True):
+        la, lb = a.load_label(), b.load_label()
+        assert lb.same_partition(la)
+        np.testing.assert_array_equal(lb.semantic(), la.semantic())
     labels_only = panokit.read(root / "validation" / "v2.0" / "labels")
     assert labels_only.meta["source"] == "labels"
     for a, b in zip(dataset(), labels_only, strict=True):
@@ -390,3 +397,44 @@ def test_rgb_labels_png_is_refused(tmp_path):
         FormatError, match=r"labels/--abc.png: expected one label id per pixel .* shape \(2, 4, 3\)"
     ):
         ds[0].load_label()
+
+
+def test_label_polygons_fill_holes_in_order_and_keep_instances():
+    ids = np.zeros((9, 12), np.uint32)
+    ids[:, :] = 2  # road around everything
+    ids[2:7, 2:7] = 0  # a void hole in the road...
+    ids[3:6, 3:6] = 5  # ...holding a car
+    ids[1, 9:11] = 7  # a person in two parts (one instance)
+    ids[4, 10] = 7
+    ids[8, 0] = 9  # a lone-pixel car
+    names = {0: mv.UNLABELED, 2: "construction--flat--road", 5: "object--vehicle--car"}
+    names |= {7: "human--person--individual", 9: "object--vehicle--car"}
+    objects = mv.label_polygons(ids, names)
+    # largest first: the road, then the void hole, then the car inside it
+    assert [o["label"] for o in objects[:3]] == [names[2], mv.UNLABELED, names[5]]
+    assert objects[1]["polygon"] == [[6, 6], [2, 6], [2, 2], [6, 2]]
+    assert objects[-1] == {"id": 9, "label": names[9], "polygon": [[0, 8]] * 3}
+    assert sorted(o["id"] for o in objects if o["id"] == 7) == [7, 7]
+
+
+def test_polygons_read_back_exactly(tmp_path):
+    ids = np.full((9, 12), 2, np.uint32)
+    ids[2:7, 2:7] = 0
+    ids[3:6, 3:6] = 5
+    ids[1, 9:11] = 7
+    ids[4, 10] = 7
+    ids[8, 0] = 9
+    segs = {2: Segment(2), 5: Segment(5), 7: Segment(3), 9: Segment(5)}
+    names = {0: mv.UNLABELED} | {k: TAX[v.category_id].name for k, v in segs.items()}
+    path = tmp_path / "k.json"
+    objects = mv.label_polygons(ids, names)
+    path.write_text(json.dumps({"width": 12, "height": 9, "objects": objects}))
+    back = mv.label_from_polygons(path, TAX)
+    # void painted by the unlabeled object; the two-part person is one segment
+    assert back.same_partition(PanopticImage(ids, segs, TAX))
+    np.testing.assert_array_equal(back.semantic(), PanopticImage(ids, segs, TAX).semantic())
+    with pytest.raises(FormatError, match=r"Vistas polygons exist in v2\.0 only, not v1\.2"):
+        panokit.write(
+            dataset(), tmp_path / "o", format="mapillary-vistas", version="v1.2", polygons=True
+        )
+    assert not (tmp_path / "o").exists()
