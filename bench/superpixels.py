@@ -131,7 +131,14 @@ def main() -> None:
         for s, seg in label.segments.items()
         if label.taxonomy and label.taxonomy.isthing(seg.category_id)
     ]
-    a_thing = things[0]
+    a_thing = max(things, key=lambda t: label.area(t))
+    bx, by, bw, bh = label.bbox(a_thing)
+    left_half = (
+        (bx - 1, by - 1),
+        (bx + bw / 2, by - 1),
+        (bx + bw / 2, by + bh + 1),
+        (bx - 1, by + bh + 1),
+    )
     areas = label.areas()
     big = max(areas, key=lambda s: areas[s])
     path = tuple(
@@ -162,6 +169,7 @@ def main() -> None:
         "change_category (to stuff, merges)": ChangeCategory(segment_id=big, category_id=6),
         "merge two things": Merge(segment_ids=tuple(things[:2])),
         "split into components": Split(segment_id=a_thing),
+        "split by a polygon": Split(segment_id=a_thing, vertices=left_half),
         "delete the largest segment": Delete(segment_id=big),
     }
     # a label with a void hole, so fill has work to do
