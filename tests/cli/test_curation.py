@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -207,8 +208,16 @@ def test_images_folder_gives_media_to_dedup_and_render(coco, tmp_path, capsys):
     for i, name in enumerate(names):
         picture = blocky(10 + i, size=16)[:10, :10] if i != 3 else blocky(11, size=16)[:10, :10]
         Image.fromarray(picture).save(images / name, quality=95)
-    code, out, _ = run(capsys, "dedup", coco, "--images", images, "--threshold", "4")
+    page = tmp_path / "dedup.html"
+    code, out, _ = run(
+        capsys, "dedup", coco, "--images", images, "--threshold", "4", "--html", page
+    )
     assert code == 0 and "group 1 (image): s1 s3" in out
+    html = page.read_text()
+    assert "<h2>group 1: 2 samples</h2>" in html and "star linkage" in html
+    assert "<figcaption>s1</figcaption>" in html
+    assert re.search(r"<figcaption>s3 \(\d bits\)</figcaption>", html)
+    assert html.count("data:image/png;base64,") == 2
     code, _, _ = run(
         capsys, "render", coco, "--images", images, "--out", tmp_path / "p", "--limit", "1"
     )

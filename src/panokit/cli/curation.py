@@ -68,6 +68,7 @@ def register(subparsers: Any) -> None:
         "sample, the one to keep; single: chains of near-duplicates join (as split does)",
     )
     p.add_argument("--json", type=Path, help="write the groups as JSON")
+    p.add_argument("--html", type=Path, help="write the groups' pictures side by side")
     p.set_defaults(handler=cmd_dedup)
 
     p = subparsers.add_parser(
@@ -314,6 +315,10 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         )
     if args.json:
         write_json(args.json, report.to_dict())
+    if args.html:
+        from panokit.curation.report import dedup_report
+
+        dedup_report(report, dataset, title=f"Near-duplicates in {args.path}").write(args.html)
     out = console()
     for i, group in enumerate(report.groups, start=1):
         kinds = sorted({report.sources[k] for k in group})
@@ -323,6 +328,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         f"of {len(dataset)} ({args.method}, threshold {args.threshold}, {args.linkage} linkage; "
         "keep the first of each group)"
     )
+    if args.html:
+        out.print(f"[green]wrote[/] HTML report {args.html}")
     return 0
 
 

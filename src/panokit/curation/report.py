@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from panokit.curation.dedup import DuplicateReport
 from panokit.curation.shift import ShiftReport, octaves
 from panokit.curation.stats import SIZE_BINS_PER_OCTAVE, DatasetStats
+from panokit.dataset import PanopticDataset
 from panokit.errors import require
 
 _STYLE = """
@@ -24,7 +26,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;c
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;font-size:.9em}td,th{padding:2px 8px;border-bottom:1px solid #eee}
 th{text-align:left;background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
-img{max-width:100%;margin:.5em 0}.sw{display:inline-block;width:.9em;height:.9em;border:1px solid #888}
+img{max-width:100%;margin:.5em 0}.row{display:flex;flex-wrap:wrap;gap:8px}
+figure{margin:0;font-size:.8em}figure img{border:1px solid #ccc;margin:0}.sw{display:inline-block;width:.9em;height:.9em;border:1px solid #888}
 """
 
 
@@ -81,6 +84,23 @@ class HtmlReport:
         data = base64.b64encode(buf.getvalue()).decode("ascii")
         self.blocks.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
 
+    def thumbnails(self, items: Sequence[tuple[Any, str]], longest: int = 240) -> None:
+        """A row of pictures (arrays, resized to ``longest`` px) with a caption each."""
+        from PIL import Image
+
+        cells = []
+        for picture, caption in items:
+            image = Image.fromarray(_as_rgb8(picture))
+            image.thumbnail((longest, longest))
+            buf = io.BytesIO()
+            image.save(buf, format="PNG")
+            data = base64.b64encode(buf.getvalue()).decode("ascii")
+            cells.append(
+                f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            )
+        self.blocks.append(f'<div class="row">{"".join(cells)}</div>')
+
     def render(self) -> str:
         """The whole page."""
         return (
@@ -96,6 +116,24 @@ class HtmlReport:
         out = Path(path)
         atomic_write_bytes(out, self.render().encode("utf-8"))
         return out
+
+
+def _as_rgb8(picture: Any) -> Any:
+    """An (H, W, 3) uint8 array from a gray, RGB(A), float or (T, C, H, W) picture."""
+    arr = np.asarray(picture)
+    if arr.ndim == 4:
+        from panokit.curation.features import series_frame
+
+        return series_frame(arr)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    arr = arr[:, :, :3]
+    if arr.dtype != np.uint8:
+        top = float(arr.max(initial=0))
+        arr = (np.clip(arr / (top if top > 0 else 1.0), 0, 1) * 255).astype(np.uint8)
+    return np.ascontiguousarray(arr)
 
 
 def _fmt(value: Any) -> str:
@@ -310,3 +348,49 @@ def shift_report(shift: ShiftReport, title: str = "Domain shift") -> HtmlReport:
             [(n, *shift.image_means[n], shift.image_jsd[n]) for n in shift.image_jsd],
         )
     return report
+
+
+def dedup_report(
+    report: DuplicateReport,
+    dataset: PanopticDataset,
+    title: str = "Near-duplicates",
+    max_groups: int = 100,
+) -> HtmlReport:
+    """The HTML page of ``panokit dedup --html``: each group's pictures side by side (the
+    image, else the label in category colours) with the Hamming distance to the first."""
+    from panokit.curation.dedup import hamming, label_picture
+
+    page = HtmlReport(title)
+    page.paragraph(
+        f"{len(report.groups)} group(s), {report.duplicates} redundant sample(s) of "
+        f"{len(dataset)} ({report.method}, threshold {report.threshold} bits of 64, "
+        f"{report.linkage} linkage). Keep the first of each group."
+    )
+    if len(report.groups) > max_groups:
+        page.paragraph(f"The first {max_groups} groups are shown.")
+    by_key = {s.key: s for s in dataset}
+    for number, group in enumerate(report.groups[:max_groups], start=1):
+        page.heading(f"group {number}: {len(group)} samples")
+        first = report.hashes[group[0]]
+        items: list[tuple[Any, str]] = []
+        for key in group:
+            sample = by_key[key]
+            if sample.media_loader is not None and report.sources[key] == "image":
+                picture = sample.load_media()
+            else:
+                label = sample.load_label()
+                if label.ids.ndim != 2:
+                    items = []
+                    break  # a point cloud: the keys are listed below instead
+                picture = label_picture(label)
+            value = report.hashes[key]
+            distance = (
+                hamming(int(first, 16), int(value, 16)) if report.sources[key] != "scan" else 0
+            )
+            caption = key if key == group[0] else f"{key} ({distance} bits)"
+            items.append((picture, caption))
+        if items:
+            page.thumbnails(items)
+        else:
+            page.paragraph("identical scans: " + ", ".join(group))
+    return page
