@@ -104,8 +104,16 @@ def test_select_writes_keys_and_reports_radii(coco, tmp_path, capsys):
         tmp_path / "f.npy",
         "--out",
         tmp_path / "f.txt",
+        "--html",
+        tmp_path / "f.html",
     )
     assert code == 0 and (tmp_path / "f.txt").read_text().split() == ["s5", "s4"]  # 5, then 11
+    page = (tmp_path / "f.html").read_text()
+    # radius after choosing 5 and 11: the farthest sample, 0, is 5 away
+    assert "2 of 6 samples chosen. Coverage radius" in page and "after 5;" in page
+    assert "Chosen samples in feature space" not in page  # one feature: nothing to project
+    assert "<h2>Category frequency: subset against the whole dataset</h2>" in page
+    assert "<figcaption>s5</figcaption>" in page and page.count("data:image/png;base64,") == 3
     code, _, err = run(capsys, "select", coco, "--n", "9", "--out", tmp_path / "x.txt")
     assert code == 1 and "cannot select 9 samples: only 6 are available" in err
 

@@ -53,6 +53,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
     p.add_argument("--out", type=Path, required=True, help="file of chosen keys, one per line")
     p.add_argument("--json", type=Path, help="write the selection and its radii as JSON")
+    p.add_argument(
+        "--html", type=Path, help="write a report: feature-space plot, frequencies, pictures"
+    )
     p.add_argument("--workers", type=int, default=1, help="processes (0: every core)")
     p.set_defaults(handler=cmd_select)
 
@@ -281,6 +284,24 @@ def cmd_select(args: argparse.Namespace) -> int:
                 "features": table.names,
             },
         )
+    if args.html:
+        from panokit.curation.report import select_report
+
+        if presence is None:
+            label_cols = [i for i, n in enumerate(table.names) if n.startswith("label.")]
+            if label_cols and not args.features:
+                presence = np.asarray(table.values[:, label_cols] > 0)
+            else:
+                with _progress("categories", len(dataset)) as advance:
+                    presence = presence_matrix(dataset, progress=advance)
+        select_report(
+            dataset,
+            result.indices,
+            features,
+            {"after": result.radius_after, "random": baseline},
+            presence,
+            title=f"Selection of {len(chosen)} from {args.path} ({args.strategy})",
+        ).write(args.html)
     out = console()
     out.print(
         f"[green]chose[/] {len(chosen)} of {len(keys)} samples ({args.strategy}) -> {args.out}"
@@ -295,6 +316,8 @@ def cmd_select(args: argparse.Namespace) -> int:
         f"before {before}, after {result.radius_after:.4g}"
         + (f" (a random subset of the same size: {baseline:.4g})" if baseline == baseline else "")
     )
+    if args.html:
+        out.print(f"[green]wrote[/] HTML report {args.html}")
     return 0
 
 

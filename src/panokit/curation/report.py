@@ -394,3 +394,88 @@ def dedup_report(
         else:
             page.paragraph("identical scans: " + ", ".join(group))
     return page
+
+
+def _picture(sample: Any) -> Any | None:
+    """A sample's image, else its label in category colours (None for point clouds)."""
+    from panokit.curation.dedup import label_picture
+
+    if sample.media_loader is not None:
+        media = np.asarray(sample.load_media())
+        if media.ndim in (2, 4) or (media.ndim == 3 and media.shape[2] <= 4):
+            return media
+    if sample.has_label:
+        label = sample.load_label()
+        if label.ids.ndim == 2:
+            return label_picture(label)
+    return None
+
+
+def select_report(
+    dataset: PanopticDataset,
+    indices: Sequence[int],
+    features: Any,
+    radii: dict[str, float],
+    presence: Any | None = None,
+    title: str = "Selection",
+    pictures: int = 24,
+) -> HtmlReport:
+    """The HTML page of ``panokit select --html``: coverage radii, the chosen samples among
+    all in the first two principal components of the features, category frequency in the
+    subset against the whole dataset, and pictures of the first chosen samples."""
+    plt = _pyplot()
+    page = HtmlReport(title)
+    chosen = np.asarray(list(indices), dtype=np.int64)
+    parts = [f"{len(chosen)} of {len(dataset)} samples chosen."]
+    parts.append(
+        "Coverage radius (the largest distance from a sample to its nearest chosen one, "
+        f"in feature space): after {radii.get('after', float('nan')):.4g}"
+    )
+    if np.isfinite(radii.get("random", float("nan"))):
+        parts.append(f"; a random subset of the same size: {radii['random']:.4g}")
+    page.paragraph(" ".join(parts[:1]) + " " + "".join(parts[1:]) + ".")
+    values = np.asarray(features, dtype=np.float64)
+    if values.ndim == 2 and values.shape[0] >= 3 and values.shape[1] >= 2:
+        page.heading("Chosen samples in feature space")
+        centred = values - values.mean(axis=0)
+        rng = np.random.default_rng(0)
+        shown = np.arange(len(values))
+        if len(shown) > 20000:
+            shown = np.sort(rng.choice(len(values), 20000, replace=False))
+        _, _, vt = np.linalg.svd(centred[shown], full_matrices=False)
+        xy = centred @ vt[:2].T
+        fig, ax = plt.subplots(figsize=(6, 5))
+        ax.scatter(xy[shown, 0], xy[shown, 1], s=4, color="#bbb", label="all samples")
+        ax.scatter(xy[chosen, 0], xy[chosen, 1], s=14, color="#d62728", label="chosen")
+        ax.set_xlabel("principal component 1")
+        ax.set_ylabel("principal component 2")
+        ax.legend(fontsize=8)
+        page.figure(fig, "chosen samples in feature space")
+    if presence is not None and len(chosen):
+        pres = np.asarray(presence, dtype=bool)
+        all_freq = pres.mean(axis=0)
+        sub_freq = pres[chosen].mean(axis=0)
+        used = np.flatnonzero(all_freq > 0)
+        if used.size:
+            page.heading("Category frequency: subset against the whole dataset")
+            cats = dataset.taxonomy.categories
+            names = [cats[i].name for i in used]
+            fig, ax = plt.subplots(figsize=(7, max(2.0, 0.3 * len(used) + 1)))
+            y = np.arange(len(used))
+            ax.barh(y - 0.2, all_freq[used], height=0.4, color="#bbb", label="all samples")
+            ax.barh(y + 0.2, sub_freq[used], height=0.4, color="#d62728", label="chosen")
+            ax.set_yticks(y, labels=names, fontsize=8)
+            ax.invert_yaxis()
+            ax.set_xlabel("fraction of samples where the category occurs")
+            ax.legend(fontsize=8)
+            page.figure(fig, "category frequency")
+    items = []
+    for i in chosen[:pictures].tolist():
+        sample = dataset[i]
+        picture = _picture(sample)
+        if picture is not None:
+            items.append((picture, sample.key))
+    if items:
+        page.heading(f"The first {len(items)} chosen samples")
+        page.thumbnails(items, longest=200)
+    return page
