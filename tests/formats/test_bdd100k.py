@@ -149,6 +149,25 @@ def test_cli_convert_bad_bitmask_exits_1_and_writes_nothing(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]
 
 
+def test_cli_convert_poly2d_outside_the_image_exits_1_and_writes_nothing(tmp_path, capsys):
+    from panokit.cli.main import main
+
+    label = {"id": "1", "category": "car", "poly2d": [{"vertices": [[1, 1], [95, 2], [3, 9]]}]}
+    frames = [{"name": "a.jpg", "size": {"width": 20, "height": 10}, "labels": [label]}]
+    path = tmp_path / "pan_seg_val.json"
+    path.write_text(json.dumps(frames))
+    code = main(["convert", str(path), str(tmp_path / "out"), "--to", "coco-panoptic"])
+    assert code == 1
+    assert (
+        "pan_seg_val.json, frame 'a.jpg', label '1': poly2d vertex (95, 2) lies outside the "
+        "20x10 image" in " ".join(capsys.readouterr().err.split())
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pan_seg_val.json"]
+    # a Bezier control point may lie outside; on-curve vertices within 1 px are fine
+    inside = {"vertices": [[0, 0], [30, 5], [30, 5], [20, 10]], "types": "LCCL"}
+    assert bdd100k.poly2d_mask([inside], 10, 20).any()
+
+
 def test_writer_refuses_foreign_categories(tmp_path):
     other = panokit.Taxonomy([panokit.Category(7, "tree", False)])
     lab = PanopticImage(np.full((2, 2), 1, np.uint32), {1: Segment(7)}, other)

@@ -433,6 +433,12 @@ def poly2d_mask(
             raise FormatError(f"{what}: poly2d needs 'vertices' [[x, y], ...]") from None
         if len(types) != len(vertices):
             raise FormatError(f"{what}: poly2d has {len(vertices)} vertices but {len(types)} types")
+        for (x, y), kind in zip(vertices, types, strict=True):
+            # on-curve vertices only: a Bezier control point ("C") may lie outside
+            if kind != "C" and not (-1.0 <= x <= width + 1.0 and -1.0 <= y <= height + 1.0):
+                raise FormatError(
+                    f"{what}: poly2d vertex ({x:g}, {y:g}) lies outside the {width}x{height} image"
+                )
         if len(vertices) < 2:
             continue
         path = _flatten(vertices, types, closed)
