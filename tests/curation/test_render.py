@@ -72,6 +72,16 @@ def test_birds_eye_and_range_views_put_points_where_they_belong():
     bare.points = None
     with pytest.raises(PanokitError, match="needs the points"):
         birds_eye(bare)
+    # render_sample names the sample, also when the scan file is missing
+    with pytest.raises(PanokitError, match=r"^sample 'c': a point cloud picture needs the points"):
+        render_sample(Sample("c", label_loader=lambda: bare))
+
+    def missing():
+        raise MissingFileError("scan not found: /x/000000.bin")
+
+    with pytest.raises(PanokitError) as err:
+        render_sample(Sample("d", label_loader=lambda: bare, media_loader=missing))
+    assert str(err.value) == "sample 'd': no points to draw: scan not found: /x/000000.bin"
 
 
 def test_render_sample_views():

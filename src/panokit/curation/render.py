@@ -232,7 +232,15 @@ def render_sample(sample: Sample, alpha: float = 0.5) -> dict[str, Image.Image]:
     if isinstance(label, PanopticPointCloud):
         points = None
         if label.points is None and sample.media_loader is not None:
-            points = np.asarray(sample.load_media())
+            try:
+                points = np.asarray(sample.load_media())
+            except MissingFileError as exc:
+                raise PanokitError(f"sample {sample.key!r}: no points to draw: {exc}") from None
+        if label.points is None and points is None:
+            raise PanokitError(
+                f"sample {sample.key!r}: a point cloud picture needs the points (x, y, z) but "
+                "neither the label nor a scan file gives them"
+            )
         return {
             "bev": with_legend(birds_eye(label, points), entries),
             "range": with_legend(range_image(label, points), entries),
