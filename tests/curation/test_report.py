@@ -20,6 +20,9 @@ def test_html_report_escapes_and_embeds(tmp_path):
     page = report.render()
     assert "<title>a &lt;b&gt; report</title>" in page and "<p>1 &lt; 2</p>" in page
     assert '<td class="n">0.5</td><td>z</td>' in page
+    big = HtmlReport("sizes")
+    big.table(["median size"], [(21250.3,), (234.8,)])
+    assert '<td class="n">21250</td>' in big.render() and '<td class="n">234.8</td>' in big.render()
     out = report.write(tmp_path / "r.html")
     assert out.read_text() == page
 
