@@ -763,3 +763,18 @@ def test_lidarseg_absent_classes_float32_unions_and_class_0():
     )
     with pytest.raises(TaxonomyError, match="general classes must be mapped first"):
         acc.update(general, general)
+    # labels: class per point through the segment table; an unlisted id is an error
+    from panokit.core.label import Segment
+
+    segments = {1: Segment(4), 5: Segment(11)}
+    gt_label = PanopticPointCloud(np.array([1, 1, 5, 0], np.uint32), segments, CHALLENGE_TAXONOMY)
+    fresh = LidarSegAccumulator(CHALLENGE_TAXONOMY, get_protocol("nuscenes-lidarseg"))
+    pred_label = PanopticPointCloud(np.array([5, 1, 5, 5], np.uint32), segments, CHALLENGE_TAXONOMY)
+    fresh.update(gt_label, pred_label)
+    assert fresh.confusion[4].tolist()[4] == 1 and fresh.confusion[4].tolist()[11] == 1
+    assert fresh.confusion[11, 11] == 1 and fresh.confusion[0, 11] == 1
+    bad = PanopticPointCloud(np.array([1, 1, 5, 7], np.uint32), segments, CHALLENGE_TAXONOMY)
+    with pytest.raises(
+        FormatError, match="scan 3: segment id 7 occurs in the ids but is not listed"
+    ):
+        fresh.update(bad, pred_label, gt_where="scan 3")

@@ -260,15 +260,21 @@ class LidarSegAccumulator:
                 index = 0
             table[i] = index
         ids = np.asarray(label.ids)
-        pos = np.searchsorted(seg_ids, ids)
-        pos = np.minimum(pos, len(seg_ids) - 1)
-        unknown = seg_ids[pos] != ids
+        top = int(seg_ids[-1])
+        if top < 4 * ids.size + 65536 and ids.dtype.kind == "u":  # ids 1..S: a lookup table
+            lookup = np.full(top + 2, -1, dtype=np.intp)
+            lookup[seg_ids] = table
+            out: NDArray[np.intp] = lookup[np.minimum(ids, top + 1)]
+            unknown = out < 0
+        else:
+            pos = np.minimum(np.searchsorted(seg_ids, ids), len(seg_ids) - 1)
+            unknown = seg_ids[pos] != ids
+            out = table[pos]
         if unknown.any():
             raise FormatError(
                 f"{where}: segment id {int(ids[unknown][0])} occurs in the ids but is not listed "
                 "among its segments"
             )
-        out: NDArray[np.intp] = table[pos]
         return out
 
     def update(
