@@ -239,3 +239,21 @@ def test_unused_high_attribute_bits_are_ignored():
     rgba[0, 1, 1] |= 0x30  # bits above "truncated" carry no meaning
     label = bdd100k.decode_bitmask(rgba, TAX, "x")
     assert label.ids.tolist() == [[31, 31]] and label.segments[31].attributes == {"crowd": True}
+
+
+def test_cli_convert_writer_options_write_the_rle_json(tmp_path, capsys):
+    from panokit.cli.main import main
+
+    panokit.write(dataset(), tmp_path / "masks", format="bdd100k", split="val")
+    out = tmp_path / "json"
+    argv = ["convert", str(tmp_path / "masks"), str(out), "--to", "bdd100k"]
+    assert main([*argv, "--option", "rle=true", "--option", "bitmasks=false"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["pan_seg_val.json"]
+    for a, b in zip(dataset(), panokit.read(out / "pan_seg_val.json"), strict=True):
+        assert b.load_label().equals(a.load_label())
+    capsys.readouterr()
+    assert main([*argv[:2], str(tmp_path / "x"), "--to", "bdd100k", "--option", "rle"]) == 1
+    assert "--option 'rle': bdd100k writer options are split=..., rle=..., bitmasks=..." in (
+        " ".join(capsys.readouterr().err.split())
+    )
+    assert not (tmp_path / "x").exists()

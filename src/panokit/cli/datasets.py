@@ -45,6 +45,15 @@ def register(subparsers: Any) -> None:
         choices=("void", "error"),
         help="categories without a rule in --map: make them void (default) or fail",
     )
+    p.add_argument(
+        "--option",
+        dest="writer_options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the output format's writer, e.g. rle=true bitmasks=false "
+        "(bdd100k), version=v1.2 polygons=false (mapillary-vistas), satellite=S1A (pastis)",
+    )
     p.set_defaults(handler=cmd_convert)
 
 
@@ -139,6 +148,42 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _writer_options(format_name: str, items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as keyword arguments of the format's ``write`` (true/false as
+    booleans, digits as ints), checked against its signature."""
+    import inspect
+
+    from panokit.errors import FormatError
+    from panokit.formats.registry import get_format
+
+    if not items:
+        return {}
+    params = inspect.signature(get_format(format_name).load().write).parameters
+    accepted = [
+        name
+        for name, param in params.items()
+        if name not in ("dataset", "out") and param.kind is param.POSITIONAL_OR_KEYWORD
+    ]
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in accepted:
+            raise FormatError(
+                f"--option {item!r}: {format_name} writer options are "
+                f"{', '.join(f'{a}=...' for a in accepted) or '(none)'}"
+            )
+        value: Any = text.strip()
+        if value.lower() in ("true", "yes", "on"):
+            value = True
+        elif value.lower() in ("false", "no", "off"):
+            value = False
+        elif value.lstrip("-").isdigit():
+            value = int(value)
+        options[key] = value
+    return options
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     """Read with one format, write with another (all or nothing)."""
     import panokit
@@ -152,7 +197,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         dataset, report = apply_map(
             dataset, find_map(map_spec, dataset.format), getattr(args, "unmapped", None)
         )
-    panokit.write(dataset, args.dst, format=args.to_format, overwrite=args.overwrite)
+    options = _writer_options(args.to_format, getattr(args, "writer_options", []))
+    panokit.write(dataset, args.dst, format=args.to_format, overwrite=args.overwrite, **options)
     console().print(
         f"[green]wrote[/] {len(dataset)} samples from {args.src} ({dataset.format}) to "
         f"{args.dst} ({args.to_format})"
