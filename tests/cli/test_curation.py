@@ -157,6 +157,23 @@ def test_split_and_check(coco, tmp_path, capsys):
     assert code == 1 and "split ratios must be numbers" in err
 
 
+def test_split_check_follows_chains_of_near_duplicates(coco, tmp_path, capsys, monkeypatch):
+    from panokit.curation import dedup
+
+    # s0 ~ s1 ~ s2 (one bit apart each), s0 and s2 two bits apart; the rest far away
+    bits = {"s0": 0b00, "s1": 0b01, "s2": 0b11, "s3": 1 << 20, "s4": 1 << 30, "s5": 1 << 40}
+    monkeypatch.setattr(dedup, "_sample_hash", lambda s, m, p: ("image", bits[s.key]))
+    code, out, _ = run(capsys, "dedup", coco, "--threshold", "1")
+    assert code == 0 and "group 1 (image): s0 s1" in out and "s2" not in out  # star: no chain
+    (tmp_path / "chain.json").write_text(
+        json.dumps({"train": ["s0", "s1", "s3"], "val": ["s2", "s4", "s5"]})
+    )
+    code, out, _ = run(
+        capsys, "split", coco, "--threshold", "1", "--check", tmp_path / "chain.json"
+    )
+    assert code == 1 and "1 leak(s)" in out  # s1 (train) ~ s2 (val) through the chain
+
+
 def test_shift_needs_a_map_for_other_taxonomies(coco, tmp_path, capsys):
     other = Taxonomy([Category(5, "human", True), Category(6, "street", False)], name="other")
     ids = np.ones((10, 10), np.uint32)
