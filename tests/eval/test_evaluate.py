@@ -135,11 +135,11 @@ def test_evaluate_coco_with_other_protocols(string_ids):
 
 
 def test_evaluate_coco_json_problems(small):
-    edit_json(small / "pred.json", lambda d: d["annotations"].append(d["annotations"][0]))
-    with pytest.raises(FormatError, match=r"pred\.json: image 4 has two annotations"):
-        evaluate_coco(small / "gt.json", small / "pred.json")
     edit_json(small / "gt.json", lambda d: d.pop("categories"))
     with pytest.raises(FormatError, match=r"gt\.json: the ground truth has no 'categories'"):
+        evaluate_coco(small / "gt.json", small / "pred.json")
+    edit_json(small / "pred.json", lambda d: d["annotations"].append(d["annotations"][0]))
+    with pytest.raises(FormatError, match=r"pred\.json: image 4 has two annotations"):
         evaluate_coco(small / "gt.json", small / "pred.json")
 
 

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -177,12 +178,21 @@ def run_task(
     empty = accumulator.copy()
     empty.__init__(accumulator.taxonomy, accumulator.protocol)  # type: ignore[misc]
     done = 0
-    with context.Pool(workers, initializer=_init_worker, initargs=(task, empty)) as pool:
-        for partial, count in pool.imap_unordered(_run_range, ranges):
+    # ProcessPoolExecutor, not Pool: on an error it lets running chunks finish and shuts
+    # down cleanly, where Pool.terminate() can hang on a worker killed mid-reply
+    executor = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(task, empty)
+    )
+    try:
+        futures = [executor.submit(_run_range, bounds) for bounds in ranges]
+        for future in as_completed(futures):
+            partial, count = future.result()
             accumulator += partial
             done += count
             if progress is not None:
                 progress(done, total)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
     return accumulator
 
 

@@ -84,48 +84,107 @@ class CocoPair:
 
     key: str
     gt_png: Path
-    gt_info: Sequence[Mapping[str, Any]]
+    gt_info: Sequence[Mapping[str, Any]] | NDArray[np.int64]
     gt_where: str
     pred_png: Path
-    pred_info: Sequence[Mapping[str, Any]]
+    pred_info: Sequence[Mapping[str, Any]] | NDArray[np.int64]
     pred_where: str
 
 
 def table_from_info(
-    segments_info: Sequence[Mapping[str, Any]],
+    segments_info: Sequence[Mapping[str, Any]] | NDArray[np.int64],
     where: str,
     taxonomy: Taxonomy,
     known: frozenset[int] | None = None,
 ) -> SegmentTable:
-    """The :class:`SegmentTable` of a ``segments_info`` list, checked as the coco-panoptic
-    reader checks it (any problem is raised with the reader's message)."""
+    """The :class:`SegmentTable` of a ``segments_info`` list (or of its compact form, rows
+    of id, category_id, iscrowd, area or -1, see :func:`load_compact_json`), checked as the
+    coco-panoptic reader checks it (any problem is raised with the reader's message)."""
     known = frozenset(taxonomy.ids) if known is None else known
-    count = len(segments_info)
-    ids = np.empty(count, dtype=np.int64)
-    cats = np.empty(count, dtype=np.int64)
-    crowd = np.empty(count, dtype=np.bool_)
-    area = np.empty(count, dtype=np.int64)
-    try:
-        for k, info in enumerate(segments_info):
-            ids[k] = info["id"]
-            cats[k] = info["category_id"]
-            crowd[k] = bool(info.get("iscrowd", 0))
-            declared = info.get("area")
-            area[k] = -1 if declared is None else declared
+    rows = segments_info if isinstance(segments_info, np.ndarray) else _rows(segments_info)
+    if rows is not None:
+        ids, cats, area = rows[:, 0], rows[:, 1], rows[:, 3]
         valid = (
             bool((ids > 0).all())
-            and len(np.unique(ids)) == count
+            and len(np.unique(ids)) == len(ids)
             and all(c in known for c in cats.tolist())
         )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        valid = False
-    if not valid:  # let the reader name the problem
-        from panokit.formats.coco_panoptic import segments_from_info
+        if valid:
+            order = np.argsort(ids, kind="stable")
+            return SegmentTable(
+                ids[order], cats[order], rows[order, 2] != 0, area[order], order.astype(np.int64)
+            )
+    # let the reader name the problem
+    from panokit.formats.coco_panoptic import segments_from_info
 
-        segments = segments_from_info(list(segments_info), where, taxonomy)
-        return SegmentTable.from_segments(segments)  # pragma: no cover - reader raised
-    order = np.argsort(ids, kind="stable")
-    return SegmentTable(ids[order], cats[order], crowd[order], area[order], order.astype(np.int64))
+    listed = _as_dicts(segments_info) if isinstance(segments_info, np.ndarray) else segments_info
+    segments = segments_from_info(list(listed), where, taxonomy)
+    return SegmentTable.from_segments(segments)  # pragma: no cover - the reader raised
+
+
+def _rows(segments_info: Sequence[Mapping[str, Any]]) -> NDArray[np.int64] | None:
+    try:
+        return np.array([_segment_row(info) for info in segments_info], dtype=np.int64).reshape(
+            -1, 4
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _segment_row(info: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    area = info.get("area")
+    return (
+        int(info["id"]),
+        int(info["category_id"]),
+        int(bool(info.get("iscrowd", 0))),
+        -1 if area is None else int(area),
+    )
+
+
+def _as_dicts(rows: NDArray[np.int64]) -> list[dict[str, int]]:
+    out = []
+    for seg_id, cat, crowd, area in rows.tolist():
+        entry = {"id": seg_id, "category_id": cat, "iscrowd": crowd}
+        if area >= 0:
+            entry["area"] = area
+        out.append(entry)
+    return out
+
+
+def _compact_hook(obj: dict[str, Any]) -> Any:
+    """``json`` object hook: segments become 4-tuples, a ``segments_info`` of tuples one
+    (k, 4) int64 array, so a parsed JSON of N images holds N small arrays, not 20 N dicts."""
+    if "category_id" in obj and "id" in obj:
+        try:
+            return _segment_row(obj)
+        except (TypeError, ValueError):
+            return obj  # left for the reader's message
+    info = obj.get("segments_info")
+    if isinstance(info, list) and all(type(x) is tuple for x in info):
+        obj["segments_info"] = np.array(info, dtype=np.int64).reshape(-1, 4)
+    return obj
+
+
+def load_compact_json(path: Path) -> dict[str, Any]:
+    """A COCO panoptic JSON with compact ``segments_info`` (see :func:`_compact_hook`);
+    the same errors as :func:`panokit.formats.coco_panoptic.load_json`."""
+    import json
+
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise MissingFileError(f"COCO panoptic JSON not found: {path}") from None
+    try:
+        data = json.loads(raw, object_hook=_compact_hook)
+    except json.JSONDecodeError as exc:
+        raise FormatError(
+            f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
+        from panokit.formats.coco_panoptic import load_json
+
+        return load_json(path)  # raises with the reader's message
+    return data
 
 
 class CocoTask:
@@ -171,18 +230,20 @@ def coco_json_task(
     """The fast task of two COCO panoptic JSON files, each parsed once: returns the task,
     the ground-truth image ids without prediction, the predicted image ids absent from
     the ground truth, and the prediction's path (for messages)."""
-    from panokit.formats.coco_panoptic import find_json, load_json, taxonomy_from_json
+    from panokit.formats.coco_panoptic import find_json, taxonomy_from_json
 
     gt_path, pred_path = find_json(Path(gt_json)), find_json(Path(pred_json))
-    gt_data, pred_data = load_json(gt_path), load_json(pred_path)
+    pred_data = load_compact_json(pred_path)
+    predictions: dict[str, tuple[Any, str, Any]] = {}
+    for image_id, file_name, info in _annotations(pred_data, pred_path):
+        predictions[str(image_id)] = (image_id, file_name, info)
+    del pred_data
+    gt_data = load_compact_json(gt_path)
     taxonomy = taxonomy_from_json(gt_data, gt_path)
     if taxonomy is None:
         raise FormatError(f"{gt_path}: the ground truth has no 'categories'")
     gt_pngs = Path(gt_dir) if gt_dir is not None else gt_path.with_suffix("")
     pred_pngs = Path(pred_dir) if pred_dir is not None else pred_path.with_suffix("")
-    predictions: dict[str, tuple[Any, str, list[Any]]] = {}
-    for image_id, file_name, info in _annotations(pred_data, pred_path):
-        predictions[str(image_id)] = (image_id, file_name, info)
     pairs: list[CocoPair] = []
     missing: list[str] = []
     for image_id, file_name, info in _annotations(gt_data, gt_path):
@@ -205,7 +266,7 @@ def coco_json_task(
     return CocoTask(pairs, taxonomy), missing, list(predictions), str(pred_path)
 
 
-def _annotations(data: Mapping[str, Any], path: Path) -> Iterator[tuple[Any, str, list[Any]]]:
+def _annotations(data: Mapping[str, Any], path: Path) -> Iterator[tuple[Any, str, Any]]:
     """(image_id, file_name, segments_info) of every annotation, checked as the reader does."""
     seen: set[str] = set()
     for index, ann in enumerate(data["annotations"]):
@@ -219,7 +280,7 @@ def _annotations(data: Mapping[str, Any], path: Path) -> Iterator[tuple[Any, str
         if not isinstance(file_name, str):
             raise FormatError(f"{path}: annotation of image {image_id!r} has no 'file_name'")
         info = ann.get("segments_info")
-        if not isinstance(info, list):
+        if not isinstance(info, (list, np.ndarray)):
             raise FormatError(
                 f"{path.name}, image {image_id!r} ({file_name}): 'segments_info' must be a list"
             )
@@ -317,5 +378,6 @@ __all__ = [
     "coco_json_task",
     "coco_task",
     "decode_png_rgb",
+    "load_compact_json",
     "table_from_info",
 ]
