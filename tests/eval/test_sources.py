@@ -6,7 +6,7 @@ from PIL import Image
 
 from panokit.core import Category, Taxonomy
 from panokit.errors import FormatError, MissingFileError
-from panokit.eval.sources import decode_png_rgb, table_from_info
+from panokit.eval.sources import decode_png_rgb, load_compact_json, table_from_info
 
 TAX = Taxonomy([Category(1, "person", True), Category(7, "road", False)], name="t")
 
@@ -57,3 +57,20 @@ def test_table_from_info_reports_problems_as_the_reader_does():
         table_from_info([{"id": 5, "category_id": 3}], "gt.json, image 1", TAX)
     with pytest.raises(FormatError, match="needs integer 'id' and 'category_id'"):
         table_from_info([{"id": 5}], "gt.json, image 1", TAX)
+
+
+def test_compact_rows_and_the_json_hook(tmp_path):
+    rows = np.array([[900, 7, 0, 50], [12, 1, 1, -1]], dtype=np.int64)
+    table = table_from_info(rows, "gt.json, image 1", TAX)
+    assert table.ids.tolist() == [12, 900] and table.declared_area.tolist() == [-1, 50]
+    with pytest.raises(FormatError, match=r"image 1, segment 5: unknown category_id 3"):
+        table_from_info(np.array([[5, 3, 0, -1]]), "gt.json, image 1", TAX)
+    path = tmp_path / "p.json"
+    path.write_text(
+        '{"annotations": [{"image_id": 1, "file_name": "1.png", "segments_info": '
+        '[{"id": 4, "category_id": 7, "iscrowd": 1, "area": 9}]}], "categories": '
+        '[{"id": 7, "name": "road"}]}'
+    )
+    data = load_compact_json(path)
+    assert data["annotations"][0]["segments_info"].tolist() == [[4, 7, 1, 9]]
+    assert data["categories"] == [{"id": 7, "name": "road"}]
