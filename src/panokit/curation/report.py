@@ -140,7 +140,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         if np.isnan(value):
             return "-"
-        if 1e4 <= abs(value) < 1e15:
+        if 1e4 <= abs(float(value)) < 1e15:
             return f"{value:.0f}"  # sizes in pixels or points: no exponent
         return f"{value:.4g}"
     return str(value)
