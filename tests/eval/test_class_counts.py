@@ -29,3 +29,12 @@ def test_different_taxonomies_do_not_merge():
     small = BddPQAccumulator(Taxonomy([Category(1, "x", True)]))
     with pytest.raises(EvaluationError, match="cannot merge bdd100k accumulators"):
         small + BddPQAccumulator()
+
+
+def test_pastis_protocol_refuses_a_foreign_taxonomy():
+    from panokit.core import Category, Taxonomy
+
+    cityscapes_like = Taxonomy([Category(19, "traffic light", False), Category(24, "person", True)])
+    with pytest.raises(EvaluationError) as err:
+        PastisPQAccumulator(cityscapes_like)
+    assert "has 24 (person); map the labels onto pastis first" in str(err.value)

@@ -149,6 +149,14 @@ class PastisPQAccumulator(ClassCountsAccumulator):
     @staticmethod
     def select(taxonomy: Taxonomy) -> tuple[Category, ...]:
         """The evaluated classes but void: the crops 1-18."""
+        foreign = [c for c in taxonomy if not 0 <= c.id <= VOID_CLASS]
+        if foreign:
+            raise EvaluationError(
+                f"the pastis protocol scores PASTIS class ids (0 background, 1-18 crops, "
+                f"{VOID_CLASS} void) but taxonomy {taxonomy.name or '(unnamed)'} has "
+                f"{foreign[0].id} ({foreign[0].name}); map the labels onto pastis first "
+                "(panokit convert --map FILE)"
+            )
         return tuple(c for c in taxonomy.evaluated if c.id != taxonomy.void_id)
 
     def update(
