@@ -54,3 +54,15 @@ def test_stats_report_lists_absent_categories_once_not_as_rows():
     assert "<td>sky</td>" not in page and "<td>road</td>" in page
     # road is 80 of 100 labeled pixels, in the one sample
     assert "<td>80.00%</td><td>100.0%</td>" in page
+
+
+def test_shift_report_of_identical_labels_lists_no_zero_rows():
+    dark = np.zeros((8, 8, 3), np.uint8)
+    rep = domain_shift(
+        memory_dataset([label_a()], media=[dark]), memory_dataset([label_a()], media=[dark + 50])
+    )
+    page = shift_report(rep).render()
+    # only the image statistics differ; the equal shares and sizes are summed up in one line
+    assert "<td>share</td>" not in page and "<td>image</td><td>brightness</td>" in page
+    assert re.search(r"<p>Nothing else differs: \d+ compared item\(s\) score 0\.</p>", page)
+    assert "share ratios" not in page  # no log-ratio plot when every ratio is 1

@@ -480,11 +480,15 @@ def cmd_shift(args: argparse.Namespace) -> int:
     table = Table(title="what differs most")
     for col in ("rank", "kind", "name", "score", "detail"):
         table.add_column(col, justify="right" if col in ("rank", "score") else "left")
-    for i, item in enumerate(report.ranked[: args.top], start=1):
+    differing = [item for item in report.ranked if item.score > 0]
+    for i, item in enumerate(differing[: args.top], start=1):
         table.add_row(
             str(i), item.kind, escape(item.name), f"{item.score:.3f}", escape(item.detail)
         )
-    out.print(table)
+    if differing:
+        out.print(table)
+    if len(differing) < len(report.ranked):
+        out.print(f"{len(report.ranked) - len(differing)} compared item(s) do not differ (score 0)")
     for path, what in ((args.html, "HTML report"), (args.json, "JSON")):
         if path:
             out.print(f"[green]wrote[/] {what} {path}")

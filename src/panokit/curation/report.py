@@ -292,10 +292,18 @@ def shift_report(shift: ShiftReport, title: str = "Domain shift") -> HtmlReport:
             ],
         )
     report.heading("What differs most")
-    report.table(
-        ["rank", "kind", "name", "score", "detail"],
-        [(i + 1, it.kind, it.name, it.score, it.detail) for i, it in enumerate(shift.ranked[:40])],
-    )
+    differing = [it for it in shift.ranked if it.score > 0]
+    if differing:
+        report.table(
+            ["rank", "kind", "name", "score", "detail"],
+            [(i + 1, it.kind, it.name, it.score, it.detail) for i, it in enumerate(differing[:40])],
+        )
+    same = len(shift.ranked) - len(differing)
+    if same:
+        report.paragraph(
+            f"{'Nothing else differs' if differing else 'Nothing differs'}: {same} "
+            "compared item(s) score 0."
+        )
     sa, sb = shift.stats_a.shares(), shift.stats_b.shares()
     keep = np.flatnonzero((sa > 0) | (sb > 0))
     if keep.size:
@@ -312,7 +320,7 @@ def shift_report(shift: ShiftReport, title: str = "Domain shift") -> HtmlReport:
         ax.legend()
         report.figure(fig, "category shares")
         both = [i for i in keep if sa[i] > 0 and sb[i] > 0]
-        if both:
+        if both and np.any(sa[both] != sb[both]):
             ratio = np.log2(sb[both] / sa[both])
             fig, ax = plt.subplots(figsize=(7, max(2.0, 0.22 * len(both) + 1)))
             y = np.arange(len(both))
