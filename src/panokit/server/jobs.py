@@ -202,6 +202,11 @@ def _safe_stem(name: str) -> str:
     return cleaned or "sample"
 
 
+def _safe_split(split: str) -> str:
+    """A split as one folder name (never ``..`` or a path)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in split).strip("._")
+
+
 _EXTENSIONS = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
@@ -276,14 +281,17 @@ def run_export(ctx: Context, job_id: int) -> str:
             used.add(stem)
             media_name = stem + _EXTENSIONS.get(media_type, ".img")
             media_files.append((media_key, media_name))
+            # writers make paths from keys and splits: both are safe tokens here, the
+            # sample's own name stays in meta
             samples.append(
                 Sample(
-                    key=name,
+                    key=stem,
                     source_id=int(sid),
                     meta={
                         "file_name": f"{stem}.png",
                         "image": {"file_name": media_name},
-                        "split": split,
+                        "split": _safe_split(split),
+                        "name": name,
                     },
                     label_loader=loader(png_key, text),
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -109,6 +110,25 @@ def clean_name(name: str) -> str:
     return name
 
 
+_SPLIT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+
+
+def clean_split(split: str) -> str:
+    """A split name: empty, or up to 64 letters, digits, ``_ - .`` not starting with a dot.
+
+    Export formats make folders from splits (``gtFine/<split>/``), so anything else is
+    refused here rather than trusted there.
+    """
+    split = split.strip()
+    if split and not _SPLIT.fullmatch(split):
+        raise InvalidRequestError(
+            f"split {split[:70]!r} must be at most 64 letters, digits, '_', '-' or '.' "
+            "and not start with '.'",
+            {"split": split[:70]},
+        )
+    return split
+
+
 def clean_tags(tags: list[str]) -> list[str]:
     """Tags: short printable strings, duplicates dropped, order kept."""
     out: list[str] = []
@@ -135,6 +155,7 @@ def upload_sample(
     """Store an image as a new sample (managers).  The blob is written before the row, so
     a crash leaves no sample without media; superpixels are queued afterwards."""
     name = clean_name(name)
+    split = clean_split(split)
     tag_list = clean_tags(tags or [])
     if len(data) > ctx.settings.max_upload_bytes:
         raise PayloadTooLargeError(
@@ -249,7 +270,7 @@ def update_sample(ctx: Context, actor: Actor, sample_id: int, data: SampleUpdate
         row, access = sample_access(session, actor, sample_id)
         access.require("manager", "editing sample metadata", actor)
         if data.split is not None:
-            row.split = data.split
+            row.split = clean_split(data.split)
         if data.tags is not None:
             row.tags_json = json.dumps(clean_tags(data.tags))
         session.flush()
