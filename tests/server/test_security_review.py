@@ -85,3 +85,75 @@ def test_export_never_writes_outside_its_staging_folder(server: Server, tmp_path
         names = zipfile.ZipFile(io.BytesIO(data)).namelist()
         assert names and all(".." not in n and not n.startswith("/") for n in names), names
     assert not (tmp_path / "escaped").exists()
+
+
+def _labeled(server: Server, name: str = "r.png") -> int:
+    from tests.server.helpers import toy_label
+
+    sid = int(server.upload(name)["id"])
+    r = server.call(
+        "manager",
+        "POST",
+        f"/datasets/{server.dataset_id}/assign",
+        json={"sample_ids": [sid], "username": "labeler"},
+    )
+    assert r.status_code == 200, r.text
+    assert server.save("labeler", sid, toy_label(), 0).status_code == 200
+    assert server.call("labeler", "POST", f"/samples/{sid}/submit").status_code == 200
+    return sid
+
+
+def test_review_of_a_stale_revision_is_409(server: Server) -> None:
+    """A reviewer looked at revision 1; a manager's fix (revision 2) lands before the
+    verdict: accepting must not silently accept the label nobody reviewed."""
+    from tests.server.helpers import toy_label
+
+    sid = _labeled(server)
+    assert server.save("manager", sid, toy_label(people=2), 1).status_code == 200
+    r = server.call(
+        "reviewer", "POST", f"/samples/{sid}/review", json={"accept": True, "revision": 1}
+    )
+    assert r.status_code == 409, r.text
+    body = error(r)
+    assert body["details"] == {"current_revision": 2, "revision": 1}
+    assert body["message"] == (
+        f"sample {sid}: the review is of revision 1 but the current revision is 2; "
+        "look at the new label first"
+    )
+    assert server.call("reviewer", "GET", f"/samples/{sid}").json()["status"] == "labeled"
+    r = server.call(
+        "reviewer", "POST", f"/samples/{sid}/review", json={"accept": True, "revision": 2}
+    )
+    assert r.status_code == 200 and r.json()["status"] == "accepted"
+
+
+def test_sdk_review_sends_the_revision(server: Server) -> None:
+    from panokit.errors import ConflictError
+
+    sid = _labeled(server)
+    client = server.sdk("reviewer")
+    try:
+        client.review(sid, False, "fix the car", revision=0)
+    except ConflictError as exc:
+        assert exc.details["current_revision"] == 1
+    else:  # pragma: no cover - the assertion below names the failure
+        raise AssertionError("a stale review was not refused")
+    assert client.review(sid, False, "fix the car", revision=1).status == "rejected"
+
+
+def test_prelabel_accept_against_a_stale_revision_is_409(server: Server) -> None:
+    from tests.server.helpers import toy_label
+
+    sid = int(server.upload("p.png")["id"])
+    files = label_files(toy_label())
+    r = server.call(
+        "manager", "POST", f"/samples/{sid}/prelabels", files=files, data={"source": "m"}
+    )
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    assert server.save("manager", sid, toy_label(people=2), 0).status_code == 200
+    r = server.call("manager", "POST", f"/prelabels/{pid}/accept", json={"base_revision": 0})
+    assert r.status_code == 409, r.text
+    assert error(r)["details"] == {"current_revision": 1, "base_revision": 0}
+    r = server.call("manager", "POST", f"/prelabels/{pid}/accept", json={"base_revision": 1})
+    assert r.status_code == 200 and r.json()["revision"] == 2

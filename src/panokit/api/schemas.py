@@ -251,6 +251,11 @@ class ReviewDecision(Wire):
 
     accept: bool
     comment: str = Field(default="", max_length=10000)
+    revision: int | None = Field(
+        default=None,
+        ge=0,
+        description="the label revision the reviewer looked at; 409 if the label changed since",
+    )
 
 
 class CommentCreate(Wire):

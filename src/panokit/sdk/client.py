@@ -688,9 +688,14 @@ class Client:
         """Hand your labeled sample over for review."""
         return SampleOut.model_validate(self.request("POST", f"/samples/{sample_id}/submit").json())
 
-    def review(self, sample_id: int, accept: bool, comment: str = "") -> SampleOut:
-        """Accept, or reject with a comment."""
-        body = {"accept": accept, "comment": comment}
+    def review(
+        self, sample_id: int, accept: bool, comment: str = "", revision: int | None = None
+    ) -> SampleOut:
+        """Accept, or reject with a comment; with ``revision`` (the label revision you
+        looked at) a save that landed since makes it a :class:`ConflictError` (409)."""
+        body: dict[str, object] = {"accept": accept, "comment": comment}
+        if revision is not None:
+            body["revision"] = revision
         response = self.request("POST", f"/samples/{sample_id}/review", json=body)
         return SampleOut.model_validate(response.json())
 

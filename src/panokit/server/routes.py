@@ -402,7 +402,7 @@ def submit(ctx: Ctx, me: Me, sample_id: int) -> SampleOut:
 @router.post("/samples/{sample_id}/review", response_model=SampleOut, tags=["workflow"])
 def review(ctx: Ctx, me: Me, sample_id: int, body: ReviewDecision) -> SampleOut:
     """Accept, or reject with a comment for the labeler."""
-    return workflow_svc.review(ctx, me, sample_id, body.accept, body.comment)
+    return workflow_svc.review(ctx, me, sample_id, body.accept, body.comment, body.revision)
 
 
 @router.post("/samples/{sample_id}/reopen", response_model=SampleOut, tags=["workflow"])

@@ -191,8 +191,19 @@ def submit(ctx: Context, actor: Actor, sample_id: int) -> SampleOut:
         return sample_out(row, usernames(session, {row.assignee_id}))
 
 
-def review(ctx: Context, actor: Actor, sample_id: int, accept: bool, comment: str) -> SampleOut:
-    """Accept, or reject with a comment for the labeler (reviewers)."""
+def review(
+    ctx: Context,
+    actor: Actor,
+    sample_id: int,
+    accept: bool,
+    comment: str,
+    revision: int | None = None,
+) -> SampleOut:
+    """Accept, or reject with a comment for the labeler (reviewers).
+
+    ``revision`` is the label revision the reviewer looked at: if a save landed since, the
+    verdict is a 409 with ``current_revision`` (never an accept of a label nobody saw).
+    """
     text = comment.strip()
     with ctx.db.write() as session:
         row, access = sample_access(session, actor, sample_id, for_update=True)
@@ -202,6 +213,12 @@ def review(ctx: Context, actor: Actor, sample_id: int, accept: bool, comment: st
                 f"sample {sample_id} is {row.status}; only labeled or reviewing samples can be "
                 "reviewed",
                 {"status": row.status},
+            )
+        if revision is not None and revision != row.label_revision:
+            raise ConflictError(
+                f"sample {sample_id}: the review is of revision {revision} but the current "
+                f"revision is {row.label_revision}; look at the new label first",
+                {"current_revision": row.label_revision, "revision": revision},
             )
         manager = access.rank >= ROLE_RANK["manager"]
         if row.status == "reviewing" and row.reviewer_id not in (None, actor.id) and not manager:

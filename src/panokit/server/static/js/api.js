@@ -67,7 +67,7 @@ export const api = {
   nextToLabel: (datasetId) => request("POST", `/datasets/${datasetId}/queue/next`),
   nextToReview: (datasetId) => request("POST", `/datasets/${datasetId}/review/next`),
   submit: (id) => request("POST", `/samples/${id}/submit`),
-  review: (id, accept, comment) => request("POST", `/samples/${id}/review`, { json: { accept, comment } }),
+  review: (id, accept, comment, revision) => request("POST", `/samples/${id}/review`, { json: { accept, comment, revision } }),
   comments: (id) => request("GET", `/samples/${id}/comments`),
   addComment: (id, text) => request("POST", `/samples/${id}/comments`, { json: { text } }),
 };

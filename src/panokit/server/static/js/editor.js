@@ -1144,7 +1144,7 @@ export class Editor {
     if (!accept && !comment) { toast("a rejection needs a comment for the labeler"); this.refs.reviewComment.focus(); return; }
     if (this.dirty && !(await this.save())) return;
     try {
-      this.sample = await api.review(this.sampleId, accept, comment);
+      this.sample = await api.review(this.sampleId, accept, comment, this.revision);
       this.comments = await api.comments(this.sampleId);
       this.refreshSide();
       toast(accept ? "accepted" : "rejected");
