@@ -157,3 +157,42 @@ def test_prelabel_accept_against_a_stale_revision_is_409(server: Server) -> None
     assert error(r)["details"] == {"current_revision": 1, "base_revision": 0}
     r = server.call("manager", "POST", f"/prelabels/{pid}/accept", json={"base_revision": 1})
     assert r.status_code == 200 and r.json()["revision"] == 2
+
+
+def test_a_chunked_upload_is_cut_off_at_the_limit(server: Server) -> None:
+    """No Content-Length (chunked): the body is counted as it streams, and the request ends
+    with a 413 once the limit (+1 MiB for the multipart envelope) is passed."""
+    from tests.server.helpers import reset_server
+
+    reset_server(server, max_upload_bytes=1000)
+    limit = 1000 + 1024 * 1024
+    sent = {"bytes": 0}
+    boundary = "xyzzy"
+
+    def body() -> object:
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        yield head
+        sent["bytes"] += len(head)
+        chunk = b"\0" * 65536
+        for _ in range(64):  # 4 MiB offered
+            sent["bytes"] += len(chunk)
+            yield chunk
+
+    r = server.http.post(
+        f"/api/v1/datasets/{server.dataset_id}/samples",
+        content=body(),
+        headers={
+            **server.headers("manager"),
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    assert r.status_code == 413, r.text
+    assert error(r) == {
+        "code": "too_large",
+        "message": f"request body is larger than the {limit} bytes this server accepts",
+        "details": {},
+    }
+    assert "content-length" not in {k.lower() for k in r.request.headers}

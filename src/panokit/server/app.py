@@ -137,45 +137,78 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class BodyLimit:
     """Refuse a request whose declared Content-Length exceeds the limit (413), before the
-    body is read; routes also cap what they read for bodies without a length."""
+    body is read; a body without a length (chunked) is counted as it streams in and cut
+    off with a 413 at the limit, so it never fills the disk through the multipart spool.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``max_bytes`` is a number or a function returning one (read per request, so a running
+    server's settings apply)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int | Callable[[], int]) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self._max_bytes = max_bytes
+
+    @property
+    def max_bytes(self) -> int:
+        """The limit now."""
+        return self._max_bytes() if callable(self._max_bytes) else self._max_bytes
+
+    def _message(self, length: int | None) -> str:
+        if length is None:
+            return f"request body is larger than the {self.max_bytes} bytes this server accepts"
+        return (
+            f"request body of {length} bytes is larger than the {self.max_bytes} this "
+            "server accepts"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope.get("headers", ()):
-                if name == b"content-length":
-                    try:
-                        length = int(value)
-                    except ValueError:
-                        length = 0
-                    if length > self.max_bytes:
-                        body = json.dumps(
-                            {
-                                "error": {
-                                    "code": PayloadTooLargeError.code,
-                                    "message": f"request body of {length} bytes is larger than "
-                                    f"the {self.max_bytes} this server accepts",
-                                    "details": {"max_bytes": self.max_bytes},
-                                }
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = 0
+                if length > limit:
+                    body = json.dumps(
+                        {
+                            "error": {
+                                "code": PayloadTooLargeError.code,
+                                "message": self._message(length),
+                                "details": {"max_bytes": limit},
                             }
-                        ).encode()
-                        await send(
-                            {
-                                "type": "http.response.start",
-                                "status": 413,
-                                "headers": [
-                                    (b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode()),
-                                    (b"connection", b"close"),
-                                ],
-                            }
-                        )
-                        await send({"type": "http.response.body", "body": body})
-                        return
-        await self.app(scope, receive, send)
+                        }
+                    ).encode()
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 413,
+                            "headers": [
+                                (b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close"),
+                            ],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message.get("type") == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # FastAPI re-raises an HTTPException met while parsing the body
+                    from fastapi import HTTPException
+
+                    raise HTTPException(413, detail=self._message(None))
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def build_context(settings: Settings) -> Context:
@@ -266,5 +299,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(router, prefix=API_PREFIX)
     mount_ui(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024)
+    app.add_middleware(BodyLimit, max_bytes=lambda: settings.max_upload_bytes + 1024 * 1024)
     return app
