@@ -196,3 +196,56 @@ def test_a_chunked_upload_is_cut_off_at_the_limit(server: Server) -> None:
         "details": {},
     }
     assert "content-length" not in {k.lower() for k in r.request.headers}
+
+
+def test_external_labeler_sees_no_jobs_of_other_samples(server: Server) -> None:
+    from sqlalchemy import select
+
+    from panokit.server.models import Job
+    from tests.server.helpers import reset_server
+
+    reset_server(server, superpixels=True)
+    mine = server.upload("mine.png")["id"]
+    other = server.upload("other.png")["id"]
+    r = server.call(
+        "manager",
+        "POST",
+        f"/datasets/{server.dataset_id}/assign",
+        json={"sample_ids": [mine], "username": "outsider"},
+    )
+    assert r.status_code == 200, r.text
+    with server.ctx.db.read() as session:
+        jobs = dict(session.execute(select(Job.sample_id, Job.id)).all())
+    assert server.call("outsider", "GET", f"/jobs/{jobs[mine]}").status_code == 200
+    r = server.call("outsider", "GET", f"/jobs/{jobs[other]}")
+    assert r.status_code == 404
+    assert error(r)["message"] == f"job {jobs[other]} does not exist"
+    assert server.call("labeler", "GET", f"/jobs/{jobs[other]}").status_code == 200
+
+
+def test_an_oversized_label_png_is_refused_from_its_header(server: Server) -> None:
+    """A 20000x20000 label PNG (tiny when compressed) is refused without being decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(data, zlib.crc32(kind)) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+    sid = server.upload("big.png")["id"]
+    r = server.call(
+        "manager",
+        "PUT",
+        f"/samples/{sid}/label",
+        files={
+            "png": ("l.png", bomb, "image/png"),
+            "segments": ("s.json", b"[]", "application/json"),
+        },
+        data={"base_revision": "0"},
+    )
+    assert r.status_code == 422, r.text
+    assert error(r)["message"] == (
+        f"label of sample {sid} ('big.png'): the ids PNG is 20000x20000 but the image is 8x6"
+    )

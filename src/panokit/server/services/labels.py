@@ -62,6 +62,13 @@ def prelabel_out(row: Prelabel, author: str | None) -> PrelabelOut:
     )
 
 
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """A PNG's (width, height) from its IHDR chunk, or None if ``data`` is no PNG."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 def check_label(
     png: bytes, segments_text: str | bytes, sample: SampleRow, access: Access
 ) -> PanopticImage:
@@ -70,6 +77,13 @@ def check_label(
     Raises :class:`LabelError` / :class:`ValidationError` (both 422) with the reason.
     """
     where = f"label of sample {sample.id} ({sample.name!r})"
+    size = png_size(png)
+    if size is not None and size != (sample.width, sample.height):
+        # refused from the header: a huge PNG is never decoded
+        raise LabelError(
+            f"{where}: the ids PNG is {size[0]}x{size[1]} but the image is "
+            f"{sample.width}x{sample.height}"
+        )
     ids = decode_ids_png(png)
     if ids.shape != (sample.height, sample.width):
         raise LabelError(

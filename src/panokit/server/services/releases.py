@@ -197,8 +197,15 @@ def get_job(ctx: Context, actor: Actor, job_id: int) -> JobOut:
         if job is None or job.dataset_id is None:
             raise NotFoundError(f"job {job_id} does not exist")
         access = dataset_access(session, actor, job.dataset_id)
-        if access.restricted and job.kind == "export":
-            raise NotFoundError(f"job {job_id} does not exist")
+        if access.restricted:
+            # external labelers see only jobs of the samples assigned to them
+            assignee = (
+                session.scalar(select(SampleRow.assignee_id).where(SampleRow.id == job.sample_id))
+                if job.sample_id is not None
+                else None
+            )
+            if assignee != actor.id:
+                raise NotFoundError(f"job {job_id} does not exist")
         return job_out(job)
 
 
