@@ -170,6 +170,9 @@ def reset_server(server: Server, **options: Any) -> Server:
     shutil.rmtree(ctx.store.root, ignore_errors=True)
     ctx.store.tmp.mkdir(parents=True, exist_ok=True)
     ctx.jobs.run_pending()
+    from panokit.server.services.users import LoginThrottle
+
+    ctx.login_throttle = LoginThrottle()
     for name in ("max_upload_bytes", "max_image_pixels", "superpixels", "page_size_max"):
         setattr(ctx.settings, name, options.pop(name, getattr(server.defaults, name)))
     if options:

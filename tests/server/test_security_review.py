@@ -249,3 +249,85 @@ def test_an_oversized_label_png_is_refused_from_its_header(server: Server) -> No
     assert error(r)["message"] == (
         f"label of sample {sid} ('big.png'): the ids PNG is 20000x20000 but the image is 8x6"
     )
+
+
+def test_login_is_throttled_after_five_wrong_passwords(server: Server) -> None:
+    from tests.server.helpers import PASSWORD
+
+
+    def login(user: str, password: str) -> object:
+        return server.call(
+            None, "POST", "/auth/login", json={"username": user, "password": password}
+        )
+
+    for _ in range(5):
+        r = login("labeler", "wrong password")
+        assert r.status_code == 401 and error(r)["message"] == "wrong user name or password"
+    r = login("labeler", PASSWORD)  # even the right one, while locked out
+    assert r.status_code == 429, r.text
+    body = error(r)
+    assert body["code"] == "rate_limited"
+    assert body["message"] == "too many wrong passwords for user 'labeler'; try again in 60 s"
+    assert body["details"] == {"retry_after_s": 60}
+    assert login("viewer", PASSWORD).status_code == 200  # other names are not affected
+
+
+def test_login_throttle_window() -> None:
+    from panokit.errors import AuthenticationError
+    from panokit.server.services.users import LoginThrottle, LoginThrottledError
+
+    throttle = LoginThrottle(failures=2, window=10.0)
+    throttle.failed("Ann", now=0.0)
+    throttle.check("ann", now=1.0)
+    throttle.failed("ann", now=2.0)
+    try:
+        throttle.check("ANN", now=3.0)
+    except LoginThrottledError as exc:
+        assert isinstance(exc, AuthenticationError)
+        assert exc.details == {"retry_after_s": 7}
+    else:  # pragma: no cover
+        raise AssertionError("not throttled")
+    throttle.check("ann", now=10.5)  # the first failure aged out: one left in the window
+    throttle.failed("ann", now=11.0)
+    throttle.succeeded("ann")
+    throttle.check("ann", now=11.5)
+
+
+def test_change_password_revokes_every_token(server: Server) -> None:
+    from tests.server.helpers import PASSWORD
+
+    old = server.tokens["labeler"]
+    second = server.call("labeler", "POST", "/tokens", json={"name": "ci"}).json()["token"]
+    r = server.call(
+        "labeler",
+        "POST",
+        "/users/me/password",
+        json={"password": "not it", "new_password": "a new long secret"},
+    )
+    assert r.status_code == 401 and error(r)["message"] == "wrong user name or password"
+    r = server.call(
+        "labeler",
+        "POST",
+        "/users/me/password",
+        json={"password": PASSWORD, "new_password": "a new long secret"},
+    )
+    assert r.status_code == 200, r.text
+    new = r.json()["token"]
+    for token in (old, second):
+        r = server.http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401 and error(r)["message"].endswith("was revoked")
+    r = server.http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {new}"})
+    assert r.json()["username"] == "labeler"
+    body = {"username": "labeler", "password": "a new long secret"}
+    assert server.call(None, "POST", "/auth/login", json=body).status_code == 200
+    body["password"] = PASSWORD
+    assert server.call(None, "POST", "/auth/login", json=body).status_code == 401
+
+
+def test_sdk_change_password_switches_token(server: Server) -> None:
+    from tests.server.helpers import PASSWORD
+
+    client = server.sdk("viewer")
+    out = client.change_password(PASSWORD, "another long secret")
+    assert client.token == out.token and client.token != server.tokens["viewer"]
+    assert client.me().username == "viewer"

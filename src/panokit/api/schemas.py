@@ -95,6 +95,14 @@ class LoginRequest(Wire):
     token_name: str = "login"
 
 
+class PasswordChange(Wire):
+    """Change your password: the current one, and the new one (8..256 characters)."""
+
+    password: str
+    new_password: str = Field(min_length=8, max_length=256)
+    token_name: str = Field(default="login", min_length=1, max_length=64)
+
+
 class TokenCreate(Wire):
     """Ask for a new named API token for yourself."""
 

@@ -261,6 +261,14 @@ class Client:
         """This user's tokens."""
         return self._list("/tokens", TokenOut)
 
+    def change_password(self, password: str, new_password: str) -> TokenOut:
+        """Change your password; the server revokes all your tokens, and this client
+        switches to the new one it returns."""
+        body = {"password": password, "new_password": new_password}
+        out = TokenOut.model_validate(self.request("POST", "/users/me/password", json=body).json())
+        self.token = out.token
+        return out
+
     def revoke_token(self, token_id: int) -> TokenOut:
         """Revoke a token."""
         return TokenOut.model_validate(self.request("DELETE", f"/tokens/{token_id}").json())

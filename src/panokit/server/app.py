@@ -41,6 +41,7 @@ from panokit.errors import (
 from panokit.server.db import Database
 from panokit.server.jobs import JobRunner
 from panokit.server.services.common import Context
+from panokit.server.services.users import LoginThrottledError
 from panokit.server.settings import Settings
 from panokit.server.storage import open_store
 
@@ -48,6 +49,7 @@ log = logging.getLogger("panokit.server")
 
 ERROR_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (NotFoundError, 404, NotFoundError.code),
+    (LoginThrottledError, 429, LoginThrottledError.code),
     (AuthenticationError, 401, AuthenticationError.code),
     (PermissionDeniedError, 403, PermissionDeniedError.code),
     (ConflictError, 409, ConflictError.code),

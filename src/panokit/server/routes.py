@@ -29,6 +29,7 @@ from panokit.api.schemas import (
     MemberOut,
     MemberSet,
     Page,
+    PasswordChange,
     PrelabelOut,
     ReleaseCreate,
     ReleaseItemOut,
@@ -138,6 +139,12 @@ def list_users(ctx: Ctx, me: Me) -> list[UserOut]:
 def whoami(ctx: Ctx, me: Me) -> UserOut:
     """The caller."""
     return users_svc.get_user(ctx, me)
+
+
+@router.post("/users/me/password", response_model=TokenOut, tags=["users"])
+def change_password(ctx: Ctx, me: Me, body: PasswordChange) -> TokenOut:
+    """Change your password; all your tokens are revoked and a new one is returned."""
+    return users_svc.change_password(ctx, me, body.password, body.new_password, body.token_name)
 
 
 @router.post("/tokens", response_model=TokenOut, status_code=201, tags=["users"])

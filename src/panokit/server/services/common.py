@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -20,6 +20,13 @@ from panokit.server.storage import BlobStore
 
 if TYPE_CHECKING:
     from panokit.server.jobs import JobRunner
+    from panokit.server.services.users import LoginThrottle
+
+
+def _throttle() -> LoginThrottle:
+    from panokit.server.services.users import LoginThrottle
+
+    return LoginThrottle()
 
 
 @dataclass
@@ -30,6 +37,7 @@ class Context:
     db: Database
     store: BlobStore
     jobs: JobRunner
+    login_throttle: LoginThrottle = field(default_factory=lambda: _throttle())
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select, update
@@ -14,6 +17,69 @@ from panokit.server.security import hash_password, new_token, token_digest, veri
 from panokit.server.services.common import Actor, Context
 
 _TOUCH_EVERY = timedelta(seconds=60)
+
+
+class LoginThrottledError(AuthenticationError):
+    """Too many wrong passwords for one user name in a short time (HTTP 429)."""
+
+    code = "rate_limited"
+
+
+class LoginThrottle:
+    """In-process limit on wrong passwords: ``failures`` per user name within ``window``
+    seconds, then every attempt for that name is refused until the oldest failure ages out.
+
+    Per process only (a server behind several workers multiplies it); enough to make
+    guessing a password over HTTP impractical while argon2 keeps each guess slow.
+    """
+
+    def __init__(self, failures: int = 5, window: float = 60.0) -> None:
+        self.failures = failures
+        self.window = window
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._seen.setdefault(key, deque())
+        while times and now - times[0] > self.window:
+            times.popleft()
+        return times
+
+    def check(self, username: str, now: float | None = None) -> None:
+        """Raise :class:`LoginThrottledError` while ``username`` is locked out."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            times = self._recent(username.lower(), now)
+            if len(times) >= self.failures:
+                wait = max(1, int(self.window - (now - times[0]) + 0.999))
+                raise LoginThrottledError(
+                    f"too many wrong passwords for user {username!r}; try again in {wait} s",
+                    {"retry_after_s": wait},
+                )
+
+    def failed(self, username: str, now: float | None = None) -> None:
+        """Count a wrong password."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._recent(username.lower(), now).append(now)
+            if len(self._seen) > 10000:  # forget names nobody tries any more
+                for key in [k for k, v in self._seen.items() if not v]:
+                    del self._seen[key]
+
+    def succeeded(self, username: str) -> None:
+        """A right password clears the name's failures."""
+        with self._lock:
+            self._seen.pop(username.lower(), None)
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_hash(ctx: Context) -> str:
+    """A hash to verify against for unknown users, so they take as long as known ones."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(hash_password("not a password", fast=ctx.settings.fast_password_hashing))
+    return _DUMMY_HASH[0]
 
 
 def user_out(user: User) -> UserOut:
@@ -92,13 +158,40 @@ def issue_token(ctx: Context, user_id: int, name: str) -> TokenOut:
         return token_out(row, secret)
 
 
-def login(ctx: Context, username: str, password: str, token_name: str) -> TokenOut:
-    """Check a password and issue a token; a wrong name or password is the same 401."""
+def _check_password(ctx: Context, username: str, password: str) -> User:
+    """The user if the password is right; throttled, and the same 401 for a wrong name."""
+    ctx.login_throttle.check(username)
     with ctx.db.read() as session:
         user = session.scalar(select(User).where(User.username == username))
-    if user is None or not verify_password(user.password_hash, password):
+    ok = verify_password(user.password_hash if user else _dummy_hash(ctx), password)
+    if user is None or not ok:
+        ctx.login_throttle.failed(username)
         raise AuthenticationError("wrong user name or password")
+    ctx.login_throttle.succeeded(username)
+    return user
+
+
+def login(ctx: Context, username: str, password: str, token_name: str) -> TokenOut:
+    """Check a password and issue a token; a wrong name or password is the same 401, and
+    too many wrong ones for a name in a minute are a 429 (:class:`LoginThrottle`)."""
+    user = _check_password(ctx, username, password)
     return issue_token(ctx, user.id, token_name)
+
+
+def change_password(
+    ctx: Context, actor: Actor, password: str, new_password: str, token_name: str = "login"
+) -> TokenOut:
+    """Change the caller's password: every token of theirs is revoked, a new one returned."""
+    _check_password(ctx, actor.username, password)
+    new_hash = hash_password(new_password, fast=ctx.settings.fast_password_hashing)
+    with ctx.db.write() as session:
+        session.execute(update(User).where(User.id == actor.id).values(password_hash=new_hash))
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == actor.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    return issue_token(ctx, actor.id, token_name)
 
 
 def authenticate(ctx: Context, secret: str | None) -> Actor:
