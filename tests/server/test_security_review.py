@@ -254,7 +254,6 @@ def test_an_oversized_label_png_is_refused_from_its_header(server: Server) -> No
 def test_login_is_throttled_after_five_wrong_passwords(server: Server) -> None:
     from tests.server.helpers import PASSWORD
 
-
     def login(user: str, password: str) -> object:
         return server.call(
             None, "POST", "/auth/login", json={"username": user, "password": password}
@@ -331,3 +330,14 @@ def test_sdk_change_password_switches_token(server: Server) -> None:
     out = client.change_password(PASSWORD, "another long secret")
     assert client.token == out.token and client.token != server.tokens["viewer"]
     assert client.me().username == "viewer"
+
+
+def test_logout_revokes_the_token_it_carries(server: Server) -> None:
+    other = server.call("labeler", "POST", "/tokens", json={"name": "ci"}).json()["token"]
+    r = server.call("labeler", "POST", "/auth/logout")
+    assert r.status_code == 204, r.text
+    r = server.call("labeler", "GET", "/users/me")
+    assert r.status_code == 401 and error(r)["message"].endswith("was revoked")
+    r = server.http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {other}"})
+    assert r.json()["username"] == "labeler"  # only the token presented is revoked
+    assert server.call(None, "POST", "/auth/logout").status_code == 401

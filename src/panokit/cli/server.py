@@ -148,7 +148,9 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     kind = "server admin" if user.is_admin else "user"
     console().print(f"[green]created[/] {kind} {user.username!r} (id {user.id})")
     if not args.password:
-        console().print(f"password: {password}  (shown once; change it by making a new user)")
+        console().print(
+            f"password: {password}  (shown once; change it with `Client.change_password` or POST /api/v1/users/me/password)"
+        )
     return 0
 
 

@@ -123,6 +123,15 @@ def login(ctx: Ctx, body: LoginRequest) -> TokenOut:
     return users_svc.login(ctx, body.username, body.password, body.token_name)
 
 
+@router.post("/auth/logout", status_code=204, tags=["users"])
+def logout(
+    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Response:
+    """Revoke the token this request carries."""
+    users_svc.logout(ctx, credentials.credentials if credentials else None)
+    return Response(status_code=204)
+
+
 @router.post("/users", response_model=UserOut, status_code=201, tags=["users"])
 def create_user(ctx: Ctx, me: Me, body: UserCreate) -> UserOut:
     """Create a user (server admins)."""

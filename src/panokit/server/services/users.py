@@ -222,6 +222,17 @@ def authenticate(ctx: Context, secret: str | None) -> Actor:
     return Actor(user.id, user.username, user.is_admin)
 
 
+def logout(ctx: Context, secret: str | None) -> None:
+    """Revoke the token presented with the request (the web tool's log out)."""
+    authenticate(ctx, secret)
+    with ctx.db.write() as session:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.token_sha256 == token_digest(secret or ""))
+            .values(revoked_at=utcnow())
+        )
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)

@@ -44,6 +44,7 @@ async function request(method, path, { json, form, raw = false, query } = {}) {
 }
 
 export const api = {
+  logout: () => request("POST", "/auth/logout"),
   login: (username, password) => request("POST", "/auth/login", { json: { username, password, token_name: "web" } }),
   me: () => request("GET", "/users/me"),
   datasets: () => request("GET", "/datasets", { query: { limit: 1000 } }),

@@ -33,7 +33,7 @@ async function route() {
   }
   document.getElementById("who").innerHTML = `${esc(me.username)} · <a href="#/logout">log out</a>`;
   let m;
-  if (hash === "#/logout") { auth.token = null; me = null; document.getElementById("who").textContent = ""; location.hash = "#/login"; return; }
+  if (hash === "#/logout") { await api.logout().catch(() => {}); auth.token = null; me = null; document.getElementById("who").textContent = ""; location.hash = "#/login"; return; }
   if (hash === "#/login" || hash === "#/" || hash === "#/datasets") return showDatasets();
   if ((m = hash.match(/^#\/datasets\/(\d+)(?:\?status=(\w+))?$/))) return showDataset(+m[1], m[2] || "");
   if ((m = hash.match(/^#\/samples\/(\d+)$/))) return showSample(+m[1]);
