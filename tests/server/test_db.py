@@ -34,4 +34,5 @@ def test_migrations_are_package_data() -> None:
     assert sorted(p.name for p in (MIGRATIONS / "versions").glob("0*.py")) == [
         "0001_initial_schema.py",
         "0002_keyset_indexes.py",
+        "0003_source_sha256.py",
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import numpy as np
 
@@ -342,3 +343,56 @@ def test_logout_revokes_the_token_it_carries(server: Server) -> None:
     r = server.http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {other}"})
     assert r.json()["username"] == "labeler"  # only the token presented is revoked
     assert server.call(None, "POST", "/auth/logout").status_code == 401
+
+
+def _rotated_jpeg(tmp_dir: Path) -> tuple[Path, bytes]:
+    """An 8x6 JPEG whose EXIF orientation 6 says: show it turned 90 degrees clockwise."""
+    from PIL import Image
+
+    pixels = np.zeros((6, 8, 3), dtype=np.uint8)
+    pixels[:, :4] = (255, 0, 0)  # left half red, right half blue as stored
+    pixels[:, 4:] = (0, 0, 255)
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=100, exif=exif.tobytes())
+    path = tmp_dir / "photos" / "rotated.jpg"
+    path.parent.mkdir()
+    path.write_bytes(buffer.getvalue())
+    return path, buffer.getvalue()
+
+
+def test_exif_rotated_jpeg_is_stored_upright(server: Server, tmp_path: Path) -> None:
+    import hashlib
+
+    from PIL import Image
+
+    path, data = _rotated_jpeg(tmp_path)
+    client = server.sdk("manager")
+    report = client.upload_folder(server.dataset_id, path.parent, progress=False)
+    assert [s.name for s in report.uploaded] == ["rotated.jpg"]
+    sample = report.uploaded[0]
+    assert (sample.width, sample.height) == (6, 8)  # as a viewer shows it
+    with Image.open(io.BytesIO(client.media(sample.id))) as stored:
+        assert stored.format == "JPEG" and stored.size == (6, 8)
+        assert stored.getexif().get(0x0112) is None
+        rgb = np.asarray(stored.convert("RGB")).astype(int)
+    # turned clockwise: the stored left (red) half is now on top
+    assert rgb[:3, :, 0].min() > 200 and rgb[:3, :, 2].max() < 60
+    assert rgb[5:, :, 2].min() > 200 and rgb[5:, :, 0].max() < 60
+    digest = hashlib.sha256(data).hexdigest()
+    assert sample.media_sha256 != digest
+    assert client.known_hashes(server.dataset_id, [digest]) == {digest: sample.id}
+    again = client.upload_folder(server.dataset_id, path.parent, progress=False)
+    assert again.uploaded == [] and again.skipped == {"rotated.jpg": sample.id}
+
+
+def test_upright_images_are_stored_as_uploaded(server: Server) -> None:
+    import hashlib
+
+    from tests.server.helpers import png_image
+
+    data = png_image(8, 6)
+    sample = server.upload("plain.png", data=data)
+    assert sample["media_sha256"] == hashlib.sha256(data).hexdigest()

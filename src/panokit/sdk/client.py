@@ -464,7 +464,9 @@ class Client:
                 except ConflictError as exc:
                     existing = exc.details.get("sample_id")
                     if isinstance(existing, int):
-                        same = self.sample(existing).media_sha256 == digests[path]
+                        # by either digest: the server stores EXIF-rotated JPEGs upright
+                        known = self.known_hashes(dataset_id, [digests[path]])
+                        same = known.get(digests[path]) == existing
                         if same:  # an earlier attempt landed; its response was lost
                             return rel, existing, None
                     return rel, None, str(exc)

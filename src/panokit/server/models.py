@@ -93,6 +93,7 @@ class SampleRow(Base):
         Index("ix_samples_dataset_status_id", "dataset_id", "status", "id"),
         Index("ix_samples_dataset_id_id", "dataset_id", "id"),
         Index("ix_samples_dataset_sha", "dataset_id", "media_sha256"),
+        Index("ix_samples_dataset_source_sha", "dataset_id", "source_sha256"),
         Index("ix_samples_assignee", "assignee_id", "status"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -101,6 +102,8 @@ class SampleRow(Base):
     split: Mapped[str] = mapped_column(String(64), default="")
     tags_json: Mapped[str] = mapped_column(Text, default="[]")
     media_sha256: Mapped[str] = mapped_column(String(64))
+    # the uploaded file's digest when the stored media differs (EXIF orientation applied)
+    source_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
     media_type: Mapped[str] = mapped_column(String(32))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)

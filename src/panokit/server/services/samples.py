@@ -33,6 +33,7 @@ from panokit.server.services.common import (
     sample_out,
     usernames,
 )
+from panokit.server.storage import sha256_hex
 
 IMAGE_TYPES = {
     "PNG": "image/png",
@@ -96,6 +97,34 @@ def check_image(data: bytes, max_pixels: int, name: str) -> ImageInfo:
             f"upload {name!r} is a corrupt or truncated image: {exc}"
         ) from None
     return ImageInfo(IMAGE_TYPES[kind], width, height)
+
+
+def exif_upright(data: bytes) -> bytes | None:
+    """A JPEG/TIFF/WEBP with an EXIF orientation other than 1, re-encoded upright with the
+    tag removed (JPEG at quality 95, others losslessly); None when nothing is to be done."""
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as image:
+        orientation = image.getexif().get(0x0112, 1)
+        if orientation in (None, 1) or image.format not in ("JPEG", "TIFF", "WEBP"):
+            return None
+        kind = image.format
+        icc = image.info.get("icc_profile")
+        upright = ImageOps.exif_transpose(image)
+        if upright is None:  # pragma: no cover - not in_place, so always an image
+            return None
+        exif = upright.getexif()
+        exif.pop(0x0112, None)
+        out = io.BytesIO()
+        options: dict[str, object] = {"exif": exif.tobytes()}
+        if icc:
+            options["icc_profile"] = icc
+        if kind == "JPEG":
+            options.update(quality=95, subsampling=0)
+        elif kind == "WEBP":
+            options.update(lossless=True)
+        upright.save(out, format=kind, **options)
+        return out.getvalue()
 
 
 def clean_name(name: str) -> str:
@@ -170,6 +199,13 @@ def upload_sample(
                 "only image uploads are supported so far"
             )
     info = check_image(data, ctx.settings.max_image_pixels, name)
+    source_key: str | None = None
+    upright = exif_upright(data)
+    if upright is not None:
+        # stored upright so labels, superpixels and exports align with what viewers show
+        source_key = sha256_hex(data)
+        data = upright
+        info = check_image(data, ctx.settings.max_image_pixels, name)
     key = ctx.store.put(data)
     job_id: int | None = None
     try:
@@ -190,6 +226,7 @@ def upload_sample(
                 split=split,
                 tags_json=json.dumps(tag_list),
                 media_sha256=key,
+                source_sha256=source_key,
                 media_type=info.media_type,
                 width=info.width,
                 height=info.height,
@@ -305,12 +342,13 @@ def known_hashes(ctx: Context, actor: Actor, dataset_id: int, digests: list[str]
         wanted = sorted({d.lower() for d in digests})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            for sid, digest in session.execute(
-                select(SampleRow.id, SampleRow.media_sha256).where(
-                    SampleRow.dataset_id == dataset_id, SampleRow.media_sha256.in_(chunk)
-                )
-            ).all():
-                present.setdefault(str(digest), int(sid))
+            for column in (SampleRow.media_sha256, SampleRow.source_sha256):
+                for sid, digest in session.execute(
+                    select(SampleRow.id, column).where(
+                        SampleRow.dataset_id == dataset_id, column.in_(chunk)
+                    )
+                ).all():
+                    present.setdefault(str(digest), int(sid))
     return HashAnswer(present=present)
 
 
