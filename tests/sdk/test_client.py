@@ -326,3 +326,28 @@ def test_admin_calls(server: Server) -> None:
     root.delete_dataset(mine.id)
     with pytest.raises(NotFoundError, match=f"dataset {mine.id} does not exist"):
         root.dataset(mine.id)
+
+
+def test_create_dataset_from_folder_in_one_call(server: Server, tmp_path: Path) -> None:
+    from panokit.errors import TaxonomyError
+    from panokit.sdk.client import UploadReport
+
+    folder = tmp_path / "artifact"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.png").write_bytes(png_image(8, 6, seed=1))
+    (folder / "sub" / "b.png").write_bytes(png_image(8, 6, seed=2))
+    (folder / "notes.txt").write_text("not an image")
+    client = server.sdk("root")
+    dataset, report = client.create_dataset_from_folder(
+        "artifact", TAXONOMY, folder, progress=False
+    )
+    assert dataset.name == "artifact" and dataset.counts == {"unlabeled": 2}
+    assert sorted(s.name for s in report.uploaded) == ["a.png", "sub/b.png"]
+    assert str(report) == "2 uploaded, 0 already there, 0 failed"
+    again, report = client.create_dataset_from_folder("artifact", TAXONOMY, folder, progress=False)
+    assert again.id == dataset.id and sorted(report.skipped) == ["a.png", "sub/b.png"]
+    other = Taxonomy(list(TAXONOMY)[:2], name="other")
+    with pytest.raises(TaxonomyError, match="'artifact' on the server has another taxonomy"):
+        client.create_dataset_from_folder("artifact", other, folder, progress=False)
+    failed = UploadReport(failed={"x.png": "too big"})
+    assert str(failed) == "0 uploaded, 0 already there, 1 failed\n  x.png: too big"

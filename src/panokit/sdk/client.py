@@ -129,6 +129,13 @@ class UploadReport:
     failed: dict[str, str] = field(default_factory=dict)
     """File name -> the error that stopped it after every retry."""
 
+    def __str__(self) -> str:
+        text = (
+            f"{len(self.uploaded)} uploaded, {len(self.skipped)} already there, "
+            f"{len(self.failed)} failed"
+        )
+        return text + "".join(f"\n  {name}: {why}" for name, why in self.failed.items())
+
 
 def _dump(model: BaseModel) -> Any:
     return model.model_dump(mode="json")
@@ -341,6 +348,31 @@ class Client:
             else:
                 self.put_label(out.id, label, base_revision=0)
         return self.dataset(target.id)
+
+    def create_dataset_from_folder(
+        self,
+        name: str,
+        taxonomy: Taxonomy,
+        folder: str | Path,
+        progress: bool = True,
+        **upload: Any,
+    ) -> tuple[DatasetOut, UploadReport]:
+        """A new dataset with this taxonomy holding every image under ``folder``, in one
+        call (for example a downloaded W&B artifact folder).  Rerunning it after an
+        interruption continues the upload into the dataset of that name (same taxonomy).
+        ``upload`` goes to :meth:`upload_folder` (split, tags, workers, ...)."""
+        existing = [d for d in self.datasets() if d.name == name]
+        if existing:
+            target = existing[0]
+            remote = Taxonomy.from_list(target.categories, void_id=target.void_id, name=name)
+            if remote != taxonomy:
+                raise TaxonomyError(
+                    f"dataset {name!r} on the server has another taxonomy; pick a new name"
+                )
+        else:
+            target = self.create_dataset(name, taxonomy)
+        report = self.upload_folder(target.id, folder, progress=progress, **upload)
+        return self.dataset(target.id), report
 
     def datasets(self, page_size: int = 100) -> list[DatasetOut]:
         """The datasets you belong to."""
