@@ -396,3 +396,16 @@ def test_upright_images_are_stored_as_uploaded(server: Server) -> None:
     data = png_image(8, 6)
     sample = server.upload("plain.png", data=data)
     assert sample["media_sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_login_fields_are_bounded(server: Server) -> None:
+    """A token name longer than its column was a 500 on PostgreSQL (a 1 MB password a slow
+    argon2 run)."""
+    from tests.server.helpers import PASSWORD
+
+    body = {"username": "viewer", "password": PASSWORD, "token_name": "t" * 65}
+    r = server.call(None, "POST", "/auth/login", json=body)
+    assert r.status_code == 422, r.text
+    assert error(r)["message"].startswith("invalid request: body.token_name:")
+    body = {"username": "viewer", "password": "p" * 257}
+    assert server.call(None, "POST", "/auth/login", json=body).status_code == 422

@@ -90,9 +90,9 @@ class UserOut(Wire):
 class LoginRequest(Wire):
     """Exchange a username and password for a new API token."""
 
-    username: str
-    password: str
-    token_name: str = "login"
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=256)
+    token_name: str = Field(default="login", min_length=1, max_length=64)
 
 
 class PasswordChange(Wire):
