@@ -409,3 +409,27 @@ def test_login_fields_are_bounded(server: Server) -> None:
     assert error(r)["message"].startswith("invalid request: body.token_name:")
     body = {"username": "viewer", "password": "p" * 257}
     assert server.call(None, "POST", "/auth/login", json=body).status_code == 422
+
+
+def test_submit_of_a_stale_revision_is_409(server: Server) -> None:
+    """The labeler saved revision 1; a manager's save (revision 2) lands before the
+    labeler submits: submitting 'my revision 1' is refused, a plain submit still works."""
+    from tests.server.helpers import toy_label
+
+    sid = int(server.upload("s.png")["id"])
+    r = server.call(
+        "manager",
+        "POST",
+        f"/datasets/{server.dataset_id}/assign",
+        json={"sample_ids": [sid], "username": "labeler"},
+    )
+    assert r.status_code == 200
+    assert server.save("labeler", sid, toy_label(), 0).status_code == 200
+    assert server.save("manager", sid, toy_label(people=2), 1).status_code == 200
+    r = server.call("labeler", "POST", f"/samples/{sid}/submit", json={"revision": 1})
+    assert r.status_code == 409, r.text
+    assert error(r)["details"] == {"current_revision": 2, "revision": 1}
+    client = server.sdk("labeler")
+    assert client.submit(sid, revision=2).status == "labeled"
+    r = server.call("labeler", "POST", f"/samples/{sid}/submit")
+    assert r.status_code == 409  # no body: the state check still applies

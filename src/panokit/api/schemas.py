@@ -254,6 +254,16 @@ class AssignRequest(Wire):
     username: str
 
 
+class SubmitRequest(Wire):
+    """Hand a sample over for review (the body is optional)."""
+
+    revision: int | None = Field(
+        default=None,
+        ge=0,
+        description="the label revision the labeler submits; 409 if another save landed since",
+    )
+
+
 class ReviewDecision(Wire):
     """A reviewer's verdict; a rejection needs a comment for the labeler."""
 

@@ -726,9 +726,12 @@ class Client:
         data = self.request("POST", f"/datasets/{dataset_id}/review/next").json()
         return None if data is None else SampleOut.model_validate(data)
 
-    def submit(self, sample_id: int) -> SampleOut:
-        """Hand your labeled sample over for review."""
-        return SampleOut.model_validate(self.request("POST", f"/samples/{sample_id}/submit").json())
+    def submit(self, sample_id: int, revision: int | None = None) -> SampleOut:
+        """Hand a labeled sample over for review; with ``revision`` (the one you saved) a
+        save by someone else since makes it a :class:`ConflictError` (409)."""
+        body = {"revision": revision} if revision is not None else None
+        response = self.request("POST", f"/samples/{sample_id}/submit", json=body)
+        return SampleOut.model_validate(response.json())
 
     def review(
         self, sample_id: int, accept: bool, comment: str = "", revision: int | None = None

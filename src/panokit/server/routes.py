@@ -39,6 +39,7 @@ from panokit.api.schemas import (
     SampleUpdate,
     ServerInfo,
     Status,
+    SubmitRequest,
     TokenCreate,
     TokenOut,
     UserCreate,
@@ -410,9 +411,9 @@ def assign(ctx: Ctx, me: Me, dataset_id: int, body: AssignRequest) -> list[Sampl
 
 
 @router.post("/samples/{sample_id}/submit", response_model=SampleOut, tags=["workflow"])
-def submit(ctx: Ctx, me: Me, sample_id: int) -> SampleOut:
-    """Hand a labeled sample over for review."""
-    return workflow_svc.submit(ctx, me, sample_id)
+def submit(ctx: Ctx, me: Me, sample_id: int, body: SubmitRequest | None = None) -> SampleOut:
+    """Hand a labeled sample over for review (409 if ``revision`` is given and stale)."""
+    return workflow_svc.submit(ctx, me, sample_id, body.revision if body else None)
 
 
 @router.post("/samples/{sample_id}/review", response_model=SampleOut, tags=["workflow"])

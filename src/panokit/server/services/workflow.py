@@ -168,8 +168,9 @@ def assign(
         return [sample_out(r, {user.id: user.username}) for r in rows]
 
 
-def submit(ctx: Context, actor: Actor, sample_id: int) -> SampleOut:
-    """The labeler hands a labeled sample over for review (labeling/rejected -> labeled)."""
+def submit(ctx: Context, actor: Actor, sample_id: int, revision: int | None = None) -> SampleOut:
+    """The labeler hands a labeled sample over for review (labeling/rejected -> labeled);
+    with ``revision``, a save by someone else since is a 409 with ``current_revision``."""
     with ctx.db.write() as session:
         row, access = sample_access(session, actor, sample_id, for_update=True)
         access.require("labeler", "submitting for review", actor)
@@ -185,6 +186,12 @@ def submit(ctx: Context, actor: Actor, sample_id: int) -> SampleOut:
             )
         if row.label_revision == 0:
             raise ConflictError(f"sample {sample_id} has no label to submit; save one first")
+        if revision is not None and revision != row.label_revision:
+            raise ConflictError(
+                f"sample {sample_id}: submitting revision {revision} but the current revision "
+                f"is {row.label_revision}; look at the new label first",
+                {"current_revision": row.label_revision, "revision": revision},
+            )
         row.status = "labeled"
         row.reviewer_id = None
         session.flush()

@@ -1132,7 +1132,7 @@ export class Editor {
   async submit() {
     if (this.dirty && !(await this.save())) return;
     try {
-      this.sample = await api.submit(this.sampleId);
+      this.sample = await api.submit(this.sampleId, this.revision);
       this.refreshSide();
       toast("submitted for review");
       this.onExit?.(this.sample.dataset_id, "submitted");
