@@ -190,6 +190,16 @@ def test_labeling_flow(chromium: Any, live: LiveServer) -> None:
     for x, y in ((1000, 900), (1200, 880), (1250, 1050), (1020, 1080)):
         click_pixel(page, x, y)
     page.keyboard.press("Enter")
+    # cut that instance with a polygon (Shift+Enter): its right part becomes a third car
+    cut = page.evaluate("window.__panokit.editor.segmentId")
+    for x, y in ((1150, 850), (1300, 850), (1300, 1100), (1150, 1100)):
+        click_pixel(page, x, y)
+    page.keyboard.press("Shift+Enter")
+    assert page.evaluate("window.__panokit.editor.log.at(-1)") == {
+        "op": "split",
+        "segment_id": cut,
+        "vertices": page.evaluate("window.__panokit.editor.log.at(-1).vertices"),
+    }
     # protect mode + fill unlabeled of one region, then undo / redo
     page.keyboard.press("x")
     page.keyboard.press("f")
@@ -222,9 +232,9 @@ def test_labeling_flow(chromium: Any, live: LiveServer) -> None:
     assert overlay_mismatches(page) == 0
     state = browser_label(page)
     cars = [r["id"] for r in state["segments"] if r["category_id"] == 12]
-    assert len(cars) == 2, state["segments"]
+    assert len(cars) == 3, state["segments"]
     ops = [e["op"] for e in state["log"]]
-    assert {"click_region", "brush", "erase", "polygon", "fill_unlabeled"} <= set(ops), ops
+    assert {"click_region", "brush", "erase", "polygon", "fill_unlabeled", "split"} <= set(ops), ops
 
     # --- save, then the saved label equals the engine's result for the same actions
     page.keyboard.press("Control+s")

@@ -36,6 +36,8 @@ const SHORTCUTS = [
   ["Ctrl+S", "save now"],
   ["+  −  0", "zoom in / out / fit"],
   ["Space + drag, wheel", "pan, zoom"],
+  ["Enter, double click", "close the polygon: paint it with the current category"],
+  ["Shift+Enter", "close the polygon as a cut: the current thing segment's pixels inside become a new instance"],
   ["Esc", "cancel polygon, close dialogs"],
   ["?", "this help"],
 ];
@@ -423,7 +425,7 @@ export class Editor {
         <span class="segname" data-segpick title="click: continue painting this segment">#${id} ${esc(cat ? cat.name : "?" + s.category_id)}</span>
         <span class="area" title="pixels">${this.label.area(id)}</span>
         <select data-segcat title="change category">${options}</select>
-        ${cat?.isthing ? '<button data-segsplit title="split into its connected parts (each becomes an instance)">split</button>' : "<span></span>"}
+        ${cat?.isthing ? '<button data-segsplit title="with a polygon drawn: its pixels inside the polygon become a new instance; otherwise every connected part becomes an instance">split</button>' : "<span></span>"}
         <button data-seghide title="hide / show">${this.hidden.has(id) ? "show" : "hide"}</button>
         <button data-segdel title="delete">✕</button></div>`;
     });
@@ -441,7 +443,7 @@ export class Editor {
         this.rebuildColors(); this.recolor(null); this.refreshSegments();
       });
       row.querySelector("[data-segdel]").addEventListener("click", () => this.run({ op: "delete", segment_id: id }));
-      row.querySelector("[data-segsplit]")?.addEventListener("click", () => this.run({ op: "split", segment_id: id, vertices: null }));
+      row.querySelector("[data-segsplit]")?.addEventListener("click", () => (this.polygon.length >= 3 ? this.splitByPolygon(id) : this.run({ op: "split", segment_id: id, vertices: null })));
     });
   }
 
@@ -887,6 +889,21 @@ export class Editor {
     this.commit(edit, patch);
   }
 
+  /** Cut a thing segment with the polygon being drawn: its pixels inside become a new
+   *  instance (the engine's split with vertices).  The segment is `id`, else the current one. */
+  splitByPolygon(id = null) {
+    const target = id ?? this.segmentId;
+    const s = target != null ? this.label.segments.get(target) : null;
+    if (this.polygon.length < 3 || !s || !this.categories.get(s.category_id)?.isthing) {
+      toast("to cut an instance: draw a polygon (P), then Shift+Enter on the current thing segment or press its 'split' button");
+      return;
+    }
+    const vertices = this.polygon;
+    this.polygon = [];
+    this.run({ op: "split", segment_id: target, vertices });
+    this.requestRender();
+  }
+
   closePolygon() {
     const vertices = this.polygon;
     this.polygon = [];
@@ -1277,7 +1294,7 @@ export class Editor {
       case "+": case "=": this.zoomAt(1.25, stage.clientWidth / 2, stage.clientHeight / 2); break;
       case "-": this.zoomAt(0.8, stage.clientWidth / 2, stage.clientHeight / 2); break;
       case "0": this.userView = false; this.fit(); break;
-      case "Enter": if (this.tool === "polygon") this.closePolygon(); break;
+      case "Enter": if (this.tool === "polygon") { if (e.shiftKey) this.splitByPolygon(); else this.closePolygon(); } break;
       case "Backspace": if (this.polygon.length) { this.polygon.pop(); this.requestRender(); } break;
       case "Delete": this.deleteSelected(); break;
       case "?": this.showHelp(); break;
