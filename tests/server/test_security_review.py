@@ -433,3 +433,35 @@ def test_submit_of_a_stale_revision_is_409(server: Server) -> None:
     assert client.submit(sid, revision=2).status == "labeled"
     r = server.call("labeler", "POST", f"/samples/{sid}/submit")
     assert r.status_code == 409  # no body: the state check still applies
+
+
+def test_ui_routes_check_assignment_and_revocation_even_when_cached(server: Server) -> None:
+    """Thumbnails and browser superpixels come from a process-wide cache: an external
+    labeler still sees only assigned samples, a revoked token or a removed member nothing."""
+    from tests.server.helpers import reset_server
+
+    reset_server(server, superpixels=True)
+    sid = server.upload("ui.png", width=32, height=24)["id"]
+    server.ctx.jobs.run_pending()
+    paths = [f"/ui/samples/{sid}/thumbnail?size=16", f"/ui/samples/{sid}/superpixels"]
+    for path in paths:  # warm the cache
+        assert server.call("viewer", "GET", path).status_code == 200, path
+    for path in paths:
+        assert server.call("outsider", "GET", path).status_code == 404, path
+    r = server.call(
+        "manager",
+        "POST",
+        f"/datasets/{server.dataset_id}/assign",
+        json={"sample_ids": [sid], "username": "outsider"},
+    )
+    assert r.status_code == 200
+    for path in paths:
+        assert server.call("outsider", "GET", path).status_code == 200, path
+    tokens = server.call("viewer", "GET", "/tokens").json()
+    assert server.call("viewer", "DELETE", f"/tokens/{tokens[0]['id']}").status_code == 200
+    for path in paths:
+        assert server.call("viewer", "GET", path).status_code == 401, path
+    r = server.call("manager", "DELETE", f"/datasets/{server.dataset_id}/members/outsider")
+    assert r.status_code == 204
+    for path in paths:
+        assert server.call("outsider", "GET", path).status_code == 404, path
