@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from panokit._fastpng import decode_rgb
 from panokit.core.taxonomy import Taxonomy
 from panokit.dataset import PanopticDataset
 from panokit.errors import FormatError, MissingFileError
@@ -38,8 +39,9 @@ def decode_png_rgb(path: Path, use_spng: bool | None = None) -> NDArray[np.uint8
     """Decode a PNG into a contiguous (H, W, 3) uint8 RGB array (alpha dropped, as
     panopticapi ignores it).
 
-    Uses libspng (``pyspng``, the ``fast`` extra) for 8-bit RGB(A) files when installed,
-    Pillow otherwise (``use_spng`` forces the choice).
+    Uses libdeflate and the compiled ``panokit._speedups`` for 8-bit gray/RGB(A) files when
+    both are there, else libspng (``pyspng``, the ``fast`` extra) for 8-bit RGB(A) files when
+    installed, Pillow otherwise (``use_spng`` forces the choice).
     """
     try:
         data = Path(path).read_bytes()
@@ -50,6 +52,10 @@ def decode_png_rgb(path: Path, use_spng: bool | None = None) -> NDArray[np.uint8
     if data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
         raise FormatError(f"{path}: not a PNG file")
     depth, color_type = data[24], data[25]
+    if use_spng is None:  # libdeflate + panokit._speedups when both are there
+        fast = decode_rgb(data, path)
+        if fast is not None:
+            return fast
     spng = _spng() if use_spng is not False else None
     if use_spng and spng is None:
         raise MissingFileError("pyspng is not installed (pip install 'panokit[fast]')")

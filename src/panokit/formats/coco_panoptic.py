@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from panokit._fastpng import read_rgb
 from panokit.core.codecs import RGB24
 from panokit.core.label import PanopticImage, Segment
 from panokit.core.sample import Sample
@@ -94,6 +95,9 @@ def load_json(json_path: Path) -> dict[str, Any]:
 
 def read_png_ids(png_path: Path) -> NDArray[np.uint32]:
     """Decode a panoptic PNG into segment ids (RGB24)."""
+    fast = read_rgb(png_path)  # None unless libdeflate + panokit._speedups apply
+    if fast is not None:
+        return RGB24.decode(fast)
     try:
         with Image.open(png_path) as image:
             rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
