@@ -8,8 +8,21 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__GNUC__)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define UNLIKELY(x) (x)
+#endif
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define WIDE_READS 1
+#else
+#define WIDE_READS 0
+#endif
 
 #if defined(__GNUC__)
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -179,11 +192,98 @@ static PyObject *unfilter_rgb(PyObject *self, PyObject *args) {
     return out;
 }
 
+
+/* rgb24_pair_runs(gt, pred, n) -> (starts, gt_ids, pred_ids): the runs of equal
+ * (gt id, pred id) pairs along two arrays of n RGB24 pixels (3 bytes each, id = R + 256 G +
+ * 65536 B), as three bytes objects of int64: each run's first pixel and its two ids. */
+static int grow(int64_t **a, int64_t **b, int64_t **c, Py_ssize_t *cap) {
+    Py_ssize_t next = *cap * 2;
+    int64_t *na = realloc(*a, next * sizeof(int64_t));
+    if (na == NULL) return -1;
+    *a = na;
+    int64_t *nb = realloc(*b, next * sizeof(int64_t));
+    if (nb == NULL) return -1;
+    *b = nb;
+    int64_t *nc = realloc(*c, next * sizeof(int64_t));
+    if (nc == NULL) return -1;
+    *c = nc;
+    *cap = next;
+    return 0;
+}
+
+static PyObject *rgb24_pair_runs(PyObject *self, PyObject *args) {
+    Py_buffer gview, pview;
+    Py_ssize_t n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*n", &gview, &pview, &n)) return NULL;
+    if (n < 0 || gview.len < 3 * n || pview.len < 3 * n) {
+        PyBuffer_Release(&gview);
+        PyBuffer_Release(&pview);
+        PyErr_SetString(PyExc_ValueError, "both buffers must hold n RGB pixels");
+        return NULL;
+    }
+    const unsigned char *g = gview.buf, *p = pview.buf;
+    Py_ssize_t cap = 4096, k = 0;
+    int64_t *starts = malloc(cap * sizeof(int64_t));
+    int64_t *gids = malloc(cap * sizeof(int64_t));
+    int64_t *pids = malloc(cap * sizeof(int64_t));
+    int failed = starts == NULL || gids == NULL || pids == NULL;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t last_g = -1, last_p = -1;
+    /* Pixels before the last are read as 4 little-endian bytes and masked to 3 (the 4th byte
+     * is the next pixel's, inside the buffer); the last pixel is read byte by byte. */
+    Py_ssize_t wide = (WIDE_READS && n > 0) ? n - 1 : 0;
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        int64_t vg, vp;
+        if (i < wide) {
+            uint32_t wg, wp;
+            memcpy(&wg, g + 3 * i, 4);
+            memcpy(&wp, p + 3 * i, 4);
+            vg = (int64_t)(wg & 0xFFFFFFu);
+            vp = (int64_t)(wp & 0xFFFFFFu);
+        } else {
+            const unsigned char *a = g + 3 * i, *b = p + 3 * i;
+            vg = (int64_t)a[0] | ((int64_t)a[1] << 8) | ((int64_t)a[2] << 16);
+            vp = (int64_t)b[0] | ((int64_t)b[1] << 8) | ((int64_t)b[2] << 16);
+        }
+        if (UNLIKELY(vg != last_g || vp != last_p)) {
+            if (k == cap && grow(&starts, &gids, &pids, &cap) != 0) {
+                failed = 1;
+                break;
+            }
+            starts[k] = i;
+            gids[k] = vg;
+            pids[k] = vp;
+            k++;
+            last_g = vg;
+            last_p = vp;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&gview);
+    PyBuffer_Release(&pview);
+    PyObject *result = NULL;
+    if (failed) {
+        PyErr_NoMemory();
+    } else {
+        result = Py_BuildValue("(y#y#y#)", (const char *)starts, k * (Py_ssize_t)sizeof(int64_t),
+                               (const char *)gids, k * (Py_ssize_t)sizeof(int64_t),
+                               (const char *)pids, k * (Py_ssize_t)sizeof(int64_t));
+    }
+    free(starts);
+    free(gids);
+    free(pids);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"unfilter_rgb", unfilter_rgb, METH_VARARGS,
      "unfilter_rgb(data, width, height, bpp) -> buffer: undo the PNG row filters of an "
      "inflated 8-bit non-interlaced image; its first height * width * 3 bytes are the RGB "
      "pixels (a bytearray of RGB rows is unfiltered in place and returned)."},
+    {"rgb24_pair_runs", rgb24_pair_runs, METH_VARARGS,
+     "rgb24_pair_runs(gt, pred, n) -> (starts, gt_ids, pred_ids): runs of equal (gt, pred) "
+     "RGB24 id pairs over n pixels, as bytes of int64."},
     {NULL, NULL, 0, NULL},
 };
 
