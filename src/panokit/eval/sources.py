@@ -7,7 +7,7 @@ get the task once and are handed index ranges.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -236,12 +236,12 @@ def coco_json_task(
     """The fast task of two COCO panoptic JSON files, each parsed once: returns the task,
     the ground-truth image ids without prediction, the predicted image ids absent from
     the ground truth, and the prediction's path (for messages)."""
-    from panokit.formats.coco_panoptic import find_json, taxonomy_from_json
+    from panokit.formats.coco_panoptic import find_json, iter_annotations, taxonomy_from_json
 
     gt_path, pred_path = find_json(Path(gt_json)), find_json(Path(pred_json))
     pred_data = load_compact_json(pred_path)
     predictions: dict[str, tuple[Any, str, Any]] = {}
-    for image_id, file_name, info in _annotations(pred_data, pred_path):
+    for image_id, file_name, info in iter_annotations(pred_data, pred_path):
         predictions[str(image_id)] = (image_id, file_name, info)
     del pred_data
     gt_data = load_compact_json(gt_path)
@@ -252,7 +252,7 @@ def coco_json_task(
     pred_pngs = Path(pred_dir) if pred_dir is not None else pred_path.with_suffix("")
     pairs: list[CocoPair] = []
     missing: list[str] = []
-    for image_id, file_name, info in _annotations(gt_data, gt_path):
+    for image_id, file_name, info in iter_annotations(gt_data, gt_path):
         found = predictions.pop(str(image_id), None)
         if found is None:
             missing.append(str(image_id))
@@ -270,27 +270,6 @@ def coco_json_task(
             )
         )
     return CocoTask(pairs, taxonomy), missing, list(predictions), str(pred_path)
-
-
-def _annotations(data: Mapping[str, Any], path: Path) -> Iterator[tuple[Any, str, Any]]:
-    """(image_id, file_name, segments_info) of every annotation, checked as the reader does."""
-    seen: set[str] = set()
-    for index, ann in enumerate(data["annotations"]):
-        if not isinstance(ann, dict) or "image_id" not in ann:
-            raise FormatError(f"{path}: annotations[{index}] has no 'image_id'")
-        image_id = ann["image_id"]
-        if str(image_id) in seen:
-            raise FormatError(f"{path}: image {image_id!r} has two annotations")
-        seen.add(str(image_id))
-        file_name = ann.get("file_name")
-        if not isinstance(file_name, str):
-            raise FormatError(f"{path}: annotation of image {image_id!r} has no 'file_name'")
-        info = ann.get("segments_info")
-        if not isinstance(info, (list, np.ndarray)):
-            raise FormatError(
-                f"{path.name}, image {image_id!r} ({file_name}): 'segments_info' must be a list"
-            )
-        yield image_id, file_name, info
 
 
 class DatasetTask:

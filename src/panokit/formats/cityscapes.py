@@ -543,23 +543,10 @@ def _read_panoptic(
         if isinstance(image, dict) and "height" in image and "width" in image:
             sizes[image.get("id")] = (int(image["height"]), int(image["width"]))
     samples: list[Sample] = []
-    seen: set[str] = set()
-    for index, ann in enumerate(data["annotations"]):
-        if not isinstance(ann, dict) or "image_id" not in ann:
-            raise FormatError(f"{json_path}: annotations[{index}] has no 'image_id'")
-        image_id = ann["image_id"]
+    for image_id, file_name, info in coco_panoptic.iter_annotations(data, json_path):
         key = str(image_id)
-        if key in seen:
-            raise FormatError(f"{json_path}: image {image_id!r} has two annotations")
-        seen.add(key)
-        file_name = ann.get("file_name")
-        if not isinstance(file_name, str):
-            raise FormatError(f"{json_path}: annotation of image {image_id!r} has no 'file_name'")
         where = f"{json_path.name}, image {image_id!r} ({file_name})"
-        info = ann.get("segments_info")
-        if not isinstance(info, list):
-            raise FormatError(f"{where}: 'segments_info' must be a list")
-        segments = coco_panoptic.segments_from_info(info, where, label_tax)
+        segments = coco_panoptic.segments_from_info(list(info), where, label_tax)
         city = _city_of(key)
         media = None if image_root is None else image_root / city / (key + IMAGE_SUFFIX)
         png_path = pngs / file_name

@@ -10,7 +10,7 @@ the PNG folder is the JSON path without ``.json`` unless given.  Image ids may b
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +200,29 @@ def _label_loader(
     return load
 
 
+def iter_annotations(data: Mapping[str, Any], json_path: Path) -> Iterator[tuple[Any, str, Any]]:
+    """(image_id, PNG file_name, segments_info) of every annotation of a panoptic JSON,
+    refusing an annotation without image id or file name, a repeated image and a
+    ``segments_info`` that is not a list."""
+    seen: set[str] = set()
+    for index, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict) or "image_id" not in ann:
+            raise FormatError(f"{json_path}: annotations[{index}] has no 'image_id'")
+        image_id = ann["image_id"]
+        if str(image_id) in seen:
+            raise FormatError(f"{json_path}: image {image_id!r} has two annotations")
+        seen.add(str(image_id))
+        file_name = ann.get("file_name")
+        if not isinstance(file_name, str):
+            raise FormatError(f"{json_path}: annotation of image {image_id!r} has no 'file_name'")
+        segments_info = ann.get("segments_info")
+        if not isinstance(segments_info, (list, np.ndarray)):
+            raise FormatError(
+                f"{json_path.name}, image {image_id!r} ({file_name}): 'segments_info' must be a list"
+            )
+        yield image_id, file_name, segments_info
+
+
 def read(
     path: Path,
     png_dir: str | Path | None = None,
@@ -226,23 +249,10 @@ def read(
             raise FormatError(f"{json_path}: every images[] entry needs an 'id', found {image!r}")
         images[image["id"]] = image
     samples: list[Sample] = []
-    seen: set[str] = set()
-    for index, ann in enumerate(data["annotations"]):
-        if not isinstance(ann, dict) or "image_id" not in ann:
-            raise FormatError(f"{json_path}: annotations[{index}] has no 'image_id'")
-        image_id = ann["image_id"]
+    for image_id, file_name, segments_info in iter_annotations(data, json_path):
         key = str(image_id)
-        if key in seen:
-            raise FormatError(f"{json_path}: image {image_id!r} has two annotations")
-        seen.add(key)
-        file_name = ann.get("file_name")
-        if not isinstance(file_name, str):
-            raise FormatError(f"{json_path}: annotation of image {image_id!r} has no 'file_name'")
         where = f"{json_path.name}, image {image_id!r} ({file_name})"
-        segments_info = ann.get("segments_info")
-        if not isinstance(segments_info, list):
-            raise FormatError(f"{where}: 'segments_info' must be a list")
-        segments = segments_from_info(segments_info, where, label_taxonomy)
+        segments = segments_from_info(list(segments_info), where, label_taxonomy)
         info = images.get(image_id, {})
         size = None
         if "height" in info and "width" in info:
