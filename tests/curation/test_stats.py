@@ -164,21 +164,17 @@ def test_jensen_shannon_known_values():
         jensen_shannon([0, 0], [1, 0])
 
 
-def test_coco_fast_path_equals_the_generic_path(tmp_path):
+def test_stats_of_written_coco_files_equal_the_in_memory_labels(tmp_path):
     import panokit
-    from panokit.curation.stats import _coco_png_label
 
     labels = [label_a(), label_b(), label_a(car_id=7)]
     panokit.write(memory_dataset(labels), tmp_path / "coco", format="coco-panoptic")
     ds = panokit.read(tmp_path / "coco")
-    assert _coco_png_label(ds[0].label_loader) is not None
-    generic = ds.map_labels(lambda lab: lab)
-    assert _coco_png_label(generic[0].label_loader) is None
-    fast = compute_stats(ds).to_dict()
-    assert fast == compute_stats(generic).to_dict()
+    from_files = compute_stats(ds).to_dict()
+    assert from_files == compute_stats(ds.map_labels(lambda lab: lab)).to_dict()
     in_memory = compute_stats(memory_dataset(labels)).to_dict()
-    assert in_memory.pop("taxonomy") == "tiny" and fast.pop("taxonomy") == "panoptic"
-    assert fast == in_memory
+    assert in_memory.pop("taxonomy") == "tiny" and from_files.pop("taxonomy") == "panoptic"
+    assert from_files == in_memory
 
 
 def test_workers_give_the_same_statistics():
@@ -197,25 +193,3 @@ def test_segment_areas_when_two_listed_ids_share_a_hash_bin():
     assert (areas.tolist(), void) == ([2, 3], 1)
     hashed = (np.array([112044, 162593], np.uint32) * np.uint32(0x9E3779B1)) >> np.uint32(16)
     assert hashed[0] == hashed[1]
-
-
-def test_png_decoding_with_and_without_libspng(tmp_path, monkeypatch):
-    import sys
-
-    from PIL import Image
-
-    from panokit.core.codecs import RGB24
-    from panokit.curation.stats import _decode_rgba
-    from panokit.errors import FormatError
-
-    ids = np.array([[0, 1, 70000], [16777215, 256, 65536]], dtype=np.uint32)
-    path = tmp_path / "ids.png"
-    Image.fromarray(RGB24.encode(ids)).save(path)
-    data = path.read_bytes()
-    first = _decode_rgba(data, path)
-    monkeypatch.setitem(sys.modules, "pyspng", None)  # import fails: Pillow decodes
-    second = _decode_rgba(data, path)
-    for rgba in (first, second):
-        assert (rgba.reshape(-1, 4).view("<u4").ravel() & 0xFFFFFF).tolist() == ids.ravel().tolist()
-    with pytest.raises(FormatError, match=r"ids\.png: not a PNG file"):
-        _decode_rgba(b"hello", path)

@@ -18,7 +18,6 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -417,12 +416,7 @@ def add_sample(stats: DatasetStats, sample: Sample) -> None:
     if not sample.has_label:
         stats.add_unlabeled()
         return
-    where = f"sample {sample.key!r}"
-    fast = _coco_png_label(sample.label_loader)
-    if fast is not None:
-        stats.update_arrays(*fast, unit="pixels", where=where)
-    else:
-        stats.update(sample.load_label(), where=where)
+    stats.update(sample.load_label(), where=f"sample {sample.key!r}")
 
 
 _WORKER: dict[str, Any] = {}
@@ -486,70 +480,6 @@ def compute_stats(
             f"dataset {_describe(dataset)} has {len(dataset)} samples but none has a label"
         )
     return stats
-
-
-def _coco_png_label(loader: Any) -> tuple[NDArray[np.uint32], Mapping[int, Segment]] | None:
-    """The fast path for labels straight from the COCO panoptic reader: decode the PNG as
-    RGBA and view each pixel's 4 bytes as one little-endian uint32 (id = R + 256 G +
-    65536 B once alpha is masked off), and take the segment table the reader attached.  None when ``loader`` is anything else
-    (mapped labels, other formats), so the generic path is taken."""
-    if getattr(loader, "__module__", None) != "panokit.formats.coco_panoptic":
-        return None
-    code = getattr(loader, "__code__", None)
-    cells = getattr(loader, "__closure__", None)
-    if code is None or cells is None:
-        return None
-    env = dict(zip(code.co_freevars, (c.cell_contents for c in cells), strict=True))
-    png_path, segments = env.get("png_path"), env.get("segments")
-    if not isinstance(png_path, Path) or not isinstance(segments, dict):
-        return None
-    from panokit.errors import MissingFileError
-
-    try:
-        data = png_path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        raise MissingFileError(f"panoptic PNG not found: {png_path}") from None
-    rgba = _decode_rgba(data, png_path)
-    height, width = rgba.shape[:2]
-    raw = rgba.reshape(-1, 4).view("<u4").ravel()
-    ids = getattr(_SCRATCH, "ids", None)
-    if ids is None or ids.size != raw.size:
-        ids = np.empty(raw.size, dtype=np.uint32)
-        _SCRATCH.ids = ids
-    np.bitwise_and(raw, np.uint32(0xFFFFFF), out=ids)
-    return ids.reshape(height, width), segments
-
-
-def _decode_rgba(data: bytes, where: Path) -> NDArray[np.uint8]:
-    """(H, W, 4) uint8 of a PNG: libspng (``pyspng``, the ``fast`` extra) for 8-bit RGB(A)
-    when installed (no page-faulting temporaries: ~5x faster here), Pillow otherwise."""
-    import importlib
-    import io
-
-    from panokit.errors import FormatError
-
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
-        raise FormatError(f"{where}: not a PNG file")
-    if data[24] == 8 and data[25] in (2, 6):
-        try:
-            spng = importlib.import_module("pyspng")
-        except ImportError:
-            spng = None
-        if spng is not None:
-            try:
-                return np.ascontiguousarray(spng.load(data, format="RGBA"))
-            except Exception as exc:  # libspng reports corrupt data with a generic error
-                raise FormatError(f"{where}: cannot decode PNG ({exc})") from None
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            rgb = opened if opened.mode == "RGB" else opened.convert("RGB")
-            packed = rgb.tobytes("raw", "RGBX")
-            width, height = rgb.size
-    except OSError as exc:
-        raise FormatError(f"{where}: cannot decode PNG ({exc})") from None
-    return np.frombuffer(packed, dtype=np.uint8).reshape(height, width, 4)
 
 
 def require_samples(dataset: PanopticDataset) -> None:
