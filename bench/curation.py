@@ -122,24 +122,17 @@ def main() -> None:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="read with check=True (no effect on the coco-panoptic fast path of stats, "
-        "which counts ids without a segment instead)",
+        help="read with the reader's check that PNG ids and segments_info agree",
     )
     parser.add_argument("--keep", type=Path, help="reuse/keep the generated labels in this folder")
-    parser.add_argument(
-        "--no-spng", action="store_true", help="decode with Pillow even if pyspng is there"
-    )
     args = parser.parse_args()
-    if args.no_spng:
-        import sys
+    from panokit import _fastpng
 
-        sys.modules["pyspng"] = None  # type: ignore[assignment]
-    try:
-        import pyspng  # noqa: F401
-
-        decoder = "libspng (pyspng)"
-    except ImportError:
-        decoder = "Pillow (install panokit[fast] for libspng)"
+    decoder = (
+        "libdeflate + panokit._speedups"
+        if _fastpng.available()
+        else "Pillow (install panokit[fast] with a C compiler for the fast decoder)"
+    )
     print(
         f"cpu cores visible: {os.cpu_count()}, numpy {np.__version__}, BLAS threads "
         f"{os.environ['OPENBLAS_NUM_THREADS']}, PNG decoder {decoder}"
