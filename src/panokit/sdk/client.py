@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from panokit.api import API_PREFIX
 from panokit.api.convert import decode_ids_png, engine_attr, label_to_wire
+from panokit.api.errors import WIRE_ERRORS
 from panokit.api.schemas import (
     CommentOut,
     DatasetOut,
@@ -40,21 +41,15 @@ from panokit.api.schemas import (
 from panokit.core.label import PanopticImage, PanopticLabel, Segment
 from panokit.core.taxonomy import Taxonomy
 from panokit.errors import (
-    AuthenticationError,
     ConflictError,
-    FormatError,
-    FormatNotImplementedError,
     InvalidRequestError,
     LabelError,
     MissingExtraError,
     NotFoundError,
     PanokitError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
     RemoteError,
     ServiceError,
     TaxonomyError,
-    UnknownFormatError,
     ValidationError,
 )
 
@@ -66,22 +61,12 @@ M = TypeVar("M", bound=BaseModel)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 _SERVICE_ERRORS: dict[str, type[ServiceError]] = {
-    cls.code: cls
-    for cls in (
-        NotFoundError,
-        AuthenticationError,
-        PermissionDeniedError,
-        ConflictError,
-        InvalidRequestError,
-        PayloadTooLargeError,
-    )
+    code: cls for cls, _, code in WIRE_ERRORS if issubclass(cls, ServiceError)
 }
 _PLAIN_ERRORS: dict[str, type[PanokitError]] = {
-    "label_error": LabelError,
-    "taxonomy_error": TaxonomyError,
-    "format_error": FormatError,
-    "unknown_format": UnknownFormatError,
-    "format_not_implemented": FormatNotImplementedError,
+    code: cls
+    for cls, _, code in WIRE_ERRORS
+    if not issubclass(cls, (ServiceError, ValidationError, MissingExtraError))
 }
 
 

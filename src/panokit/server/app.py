@@ -21,21 +21,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from panokit import __version__
 from panokit.api import API_PREFIX
+from panokit.api.errors import WIRE_ERRORS
 from panokit.errors import (
     AuthenticationError,
     ConflictError,
-    FormatError,
-    FormatNotImplementedError,
     InvalidRequestError,
-    LabelError,
-    MissingExtraError,
     NotFoundError,
     PanokitError,
     PayloadTooLargeError,
     PermissionDeniedError,
     ServiceError,
-    TaxonomyError,
-    UnknownFormatError,
     ValidationError,
 )
 from panokit.server.db import Database
@@ -48,20 +43,8 @@ from panokit.server.storage import open_store
 log = logging.getLogger("panokit.server")
 
 ERROR_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
-    (NotFoundError, 404, NotFoundError.code),
     (LoginThrottledError, 429, LoginThrottledError.code),
-    (AuthenticationError, 401, AuthenticationError.code),
-    (PermissionDeniedError, 403, PermissionDeniedError.code),
-    (ConflictError, 409, ConflictError.code),
-    (PayloadTooLargeError, 413, PayloadTooLargeError.code),
-    (InvalidRequestError, 422, InvalidRequestError.code),
-    (ValidationError, 422, "validation_error"),
-    (LabelError, 422, "label_error"),
-    (TaxonomyError, 422, "taxonomy_error"),
-    (UnknownFormatError, 422, "unknown_format"),
-    (FormatNotImplementedError, 422, "format_not_implemented"),
-    (FormatError, 422, "format_error"),
-    (MissingExtraError, 501, "missing_extra"),
+    *WIRE_ERRORS,
 )
 """Exception class -> (HTTP status, error code); the first match wins."""
 
